@@ -1,0 +1,62 @@
+/** Maps `items` through `fn` with at most `limit` calls in flight, yielding results in input
+ *  order. The first rejection stops new calls and is rethrown after the in-flight ones settle. */
+export async function mapBounded<T, R>(items: Iterable<T> | AsyncIterable<T>, limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for await (const r of mapBoundedIter(items, limit, fn)) out.push(r);
+  return out;
+}
+
+/** Streaming mapBounded: results come out in input order as soon as each is ready, with at most
+ *  `limit` calls in flight (and so at most `limit` results buffered). */
+export async function* mapBoundedIter<T, R>(items: Iterable<T> | AsyncIterable<T>, limit: number, fn: (item: T, index: number) => Promise<R>): AsyncGenerator<R> {
+  if (!(limit >= 1)) throw new RangeError(`limit must be ≥ 1, got ${limit}`);
+  const inFlight: Promise<R>[] = [];
+  let index = 0;
+  try {
+    for await (const item of items) {
+      const p = fn(item, index++);
+      p.catch(() => undefined);
+      inFlight.push(p);
+      if (inFlight.length >= limit) yield await inFlight.shift()!;
+    }
+    while (inFlight.length > 0) yield await inFlight.shift()!;
+  } finally {
+    await Promise.allSettled(inFlight);
+  }
+}
+
+/** A counting semaphore for bounding concurrent work that is not a simple map. */
+export class Semaphore {
+  #free: number;
+  readonly #waiters: (() => void)[] = [];
+
+  constructor(permits: number) {
+    this.#free = permits;
+  }
+
+  /** Waits for a permit. */
+  async acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Returns a permit. */
+  release(): void {
+    const next = this.#waiters.shift();
+    if (next) next();
+    else this.#free++;
+  }
+
+  /** Runs `fn` holding a permit. */
+  async with<R>(fn: () => Promise<R>): Promise<R> {
+    await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+}

@@ -1,0 +1,149 @@
+import { Blake3Hasher } from '@napi-rs/blake-hash';
+import { deriveKey } from './hash.js';
+
+/** A pure chunker: handed buffers, never reads. Returns the offset just past the next cut in
+ *  buf, or -1 when buf holds none (state carries over to the next call, so the cut points do not
+ *  depend on how the input is split into buffers). */
+export interface Chunker {
+  nextCut(buf: Uint8Array): number;
+  /** Forgets the current chunk: the next byte handed in starts a new one. */
+  reset(): void;
+  readonly maxSizeBytes: number;
+}
+
+/** Chunk size bounds of a repository (cairn.json `chunker`). */
+export interface ChunkerParams {
+  readonly minSizeBytes: number;
+  readonly avgSizeBytes: number;
+  readonly maxSizeBytes: number;
+}
+
+/** The defaults of format v1: restic's bounds, which keep a 3 GB tree at ~3k chunks (a small
+ *  index) while still finding shared runs inside large files. */
+export const DEFAULT_CHUNKER_PARAMS: ChunkerParams = {
+  minSizeBytes: 512 * 1024,
+  avgSizeBytes: 1024 * 1024,
+  maxSizeBytes: 8 * 1024 * 1024,
+};
+
+/** The 256-entry gear table of a repository, derived from its secret so that cut points (and so
+ *  chunk sizes) reveal nothing about content to someone without the key. */
+export function deriveGearTable(secret: Uint8Array): Int32Array {
+  const key = deriveKey('cairn 2026-11 fastcdc gear table v1', secret);
+  const table = new Int32Array(256);
+  for (let block = 0; block < 32; block++) {
+    const h = Blake3Hasher.newKeyed(key);
+    h.update(Uint8Array.of(block));
+    const out = h.digestBuffer();
+    for (let j = 0; j < 8; j++) table[block * 8 + j] = out.readInt32LE(j * 4);
+  }
+  return table;
+}
+
+/** Validates chunker params: min ≤ avg ≤ max, avg a power of two, all within sane bounds. */
+export function checkChunkerParams(p: ChunkerParams): void {
+  const { minSizeBytes: min, avgSizeBytes: avg, maxSizeBytes: max } = p;
+  const pow2 = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+  if (!(min >= 64 && min <= avg && avg <= max && max <= 64 * 1024 * 1024 && pow2(avg))) {
+    throw new RangeError(`chunker sizes must satisfy 64 <= min <= avg <= max <= 64 MiB with avg a power of two, got ${min}/${avg}/${max}`);
+  }
+}
+
+/** A mask of `bits` ones in the top of a 32-bit word: with a left-shifting gear hash, high bits
+ *  depend on the most bytes (bit k on the last k+1), so they make the widest window. */
+function topMask(bits: number): number {
+  return bits >= 32 ? -1 : ~((1 << (32 - bits)) - 1);
+}
+
+/** FastCDC (Xia et al., 2016) with normalized chunking, level 2: before the average size a cut
+ *  needs log2(avg)+2 zero bits, after it log2(avg)-2, which narrows the size distribution. The
+ *  first min bytes of a chunk are skipped unhashed. Cut points are a format commitment: they are
+ *  pinned by stability vectors in test/core/chunker.test.ts. */
+export class FastCdcChunker implements Chunker {
+  readonly maxSizeBytes: number;
+  readonly #min: number;
+  readonly #normal: number;
+  readonly #maskS: number;
+  readonly #maskL: number;
+  readonly #gear: Int32Array;
+  #pos = 0;
+  #hash = 0;
+
+  constructor(gear: Int32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS) {
+    checkChunkerParams(params);
+    if (gear.length !== 256) throw new RangeError('gear table must have 256 entries');
+    const bits = Math.log2(params.avgSizeBytes);
+    this.#gear = gear;
+    this.#min = params.minSizeBytes;
+    this.#normal = params.avgSizeBytes;
+    this.maxSizeBytes = params.maxSizeBytes;
+    this.#maskS = topMask(bits + 2);
+    this.#maskL = topMask(bits - 2);
+  }
+
+  reset(): void {
+    this.#pos = 0;
+    this.#hash = 0;
+  }
+
+  nextCut(buf: Uint8Array): number {
+    const n = buf.length;
+    const gear = this.#gear;
+    let pos = this.#pos;
+    let h = this.#hash;
+    let i = 0;
+    if (pos < this.#min) {
+      const skip = Math.min(this.#min - pos, n);
+      i = skip;
+      pos += skip;
+    }
+    if (pos < this.#normal) {
+      const mask = this.#maskS;
+      const end = Math.min(n, i + (this.#normal - pos));
+      const start = i;
+      for (; i < end; i++) {
+        h = ((h << 1) + gear[buf[i]!]!) | 0;
+        if ((h & mask) === 0) return this.#cut(i + 1);
+      }
+      pos += i - start;
+    }
+    if (i < n) {
+      const mask = this.#maskL;
+      const end = Math.min(n, i + (this.maxSizeBytes - pos));
+      const start = i;
+      for (; i < end; i++) {
+        h = ((h << 1) + gear[buf[i]!]!) | 0;
+        if ((h & mask) === 0) return this.#cut(i + 1);
+      }
+      pos += i - start;
+      if (pos >= this.maxSizeBytes) return this.#cut(i);
+    }
+    this.#pos = pos;
+    this.#hash = h;
+    return -1;
+  }
+
+  #cut(offset: number): number {
+    this.#pos = 0;
+    this.#hash = 0;
+    return offset;
+  }
+}
+
+/** The chunk lengths of `data` as one stream (the last chunk ends at the end of data). */
+export function chunkLengths(chunker: Chunker, data: Uint8Array): number[] {
+  chunker.reset();
+  const out: number[] = [];
+  let off = 0;
+  while (off < data.length) {
+    const cut = chunker.nextCut(data.subarray(off));
+    if (cut < 0) {
+      out.push(data.length - off);
+      break;
+    }
+    out.push(cut);
+    off += cut;
+  }
+  chunker.reset();
+  return out;
+}

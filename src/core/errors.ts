@@ -1,0 +1,93 @@
+/** Stable error codes. Callers branch on `code` (or the subclass), never on message text. */
+export type ErrorCode =
+  | 'E_BLOB_NOT_FOUND'
+  | 'E_BLOB_EXISTS'
+  | 'E_INTEGRITY'
+  | 'E_REPO_NOT_FOUND'
+  | 'E_REPO_EXISTS'
+  | 'E_REPO_LOCKED'
+  | 'E_REPO_FORMAT'
+  | 'E_WRONG_PASSWORD'
+  | 'E_KEY'
+  | 'E_CONFIG_INVALID'
+  | 'E_USAGE'
+  | 'E_SNAPSHOT_NOT_FOUND'
+  | 'E_PATH_NOT_FOUND'
+  | 'E_TARGET_NOT_EMPTY'
+  | 'E_IO'
+  | 'E_CANCELLED'
+  | 'E_INTERNAL';
+
+/** Options shared by every CairnError. */
+export interface CairnErrorOptions {
+  readonly cause?: unknown;
+  /** True when the same call may succeed if tried again (a dropped connection, a busy lock). */
+  readonly retryable?: boolean;
+  /** What an operator can do about it; shown by the CLI and the API at the edge. */
+  readonly hint?: string;
+}
+
+/** The one error type of cairn: a stable code, a native cause, and whether a retry may help. */
+export class CairnError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: CairnErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = opts.retryable ?? false;
+    this.hint = opts.hint;
+  }
+}
+
+/** Something looked up by name does not exist (a blob, a snapshot, a path in a snapshot). */
+export class NotFoundError extends CairnError {
+  constructor(message: string, opts: CairnErrorOptions & { code?: ErrorCode } = {}) {
+    super(opts.code ?? 'E_BLOB_NOT_FOUND', message, opts);
+  }
+}
+
+/** Data failed authentication or its hash does not match its id: never retried, never ignored. */
+export class IntegrityError extends CairnError {
+  constructor(message: string, opts: CairnErrorOptions = {}) {
+    super('E_INTEGRITY', message, opts);
+  }
+}
+
+/** The repository is locked by another process in a way that conflicts with this operation. */
+export class LockedError extends CairnError {
+  constructor(message: string, opts: CairnErrorOptions = {}) {
+    super('E_REPO_LOCKED', message, { retryable: true, ...opts });
+  }
+}
+
+/** A configuration or command-line value is invalid; the message names the key and the value. */
+export class ConfigError extends CairnError {
+  constructor(message: string, opts: CairnErrorOptions & { code?: ErrorCode } = {}) {
+    super(opts.code ?? 'E_CONFIG_INVALID', message, opts);
+  }
+}
+
+/** A failure that will not go away by retrying (permission denied, bad request, quota exceeded). */
+export class PermanentError extends CairnError {
+  constructor(message: string, opts: CairnErrorOptions & { code?: ErrorCode } = {}) {
+    super(opts.code ?? 'E_IO', message, { ...opts, retryable: false });
+  }
+}
+
+/** Wraps `err` with context for an operator, keeping its code when it is already a CairnError. */
+export function wrapError(context: string, err: unknown): CairnError {
+  if (err instanceof CairnError) {
+    const wrapped = new CairnError(err.code, `${context}: ${err.message}`, { cause: err, retryable: err.retryable, hint: err.hint });
+    return wrapped;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new CairnError('E_IO', `${context}: ${message}`, { cause: err });
+}
+
+/** True when `err` is an AbortSignal cancellation (our own or the platform's AbortError). */
+export function isAbortError(err: unknown): boolean {
+  return (err instanceof CairnError && err.code === 'E_CANCELLED') || (err instanceof Error && err.name === 'AbortError');
+}

@@ -1,0 +1,51 @@
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { IntegrityError } from './errors.js';
+import type { RandomBytes } from './ids.js';
+
+/** AES-256-GCM nonce length: 96 bits, the size GCM is specified for. */
+export const NONCE_BYTES = 12;
+/** GCM tag length: the full 128 bits. */
+export const TAG_BYTES = 16;
+/** Bytes a sealed message adds to its plaintext. */
+export const SEAL_OVERHEAD = NONCE_BYTES + TAG_BYTES;
+
+/** Seals `plaintext` with AES-256-GCM under `key` and a fresh random nonce; `aad` is bound to the
+ *  ciphertext (authenticated, not stored). Layout: nonce ‖ ciphertext ‖ tag. */
+export function seal(key: Uint8Array, plaintext: Uint8Array, random: RandomBytes, aad?: Uint8Array): Buffer {
+  return sealParts(key, [plaintext], random, aad);
+}
+
+/** seal() of the concatenation of `parts`, without first copying them together. */
+export function sealParts(key: Uint8Array, parts: readonly Uint8Array[], random: RandomBytes, aad?: Uint8Array): Buffer {
+  const nonce = random(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+  if (aad) cipher.setAAD(aad);
+  const chunks: Buffer[] = [Buffer.from(nonce)];
+  for (const p of parts) chunks.push(cipher.update(p));
+  chunks.push(cipher.final(), cipher.getAuthTag());
+  return Buffer.concat(chunks);
+}
+
+/** Opens a sealed message; rejects with IntegrityError when it was altered, truncated, sealed
+ *  under another key, or bound to another `aad`. */
+export function open(key: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Buffer {
+  if (sealed.length < SEAL_OVERHEAD) throw new IntegrityError(`sealed message of ${sealed.length} bytes is shorter than its overhead`);
+  const nonce = sealed.subarray(0, NONCE_BYTES);
+  const tag = sealed.subarray(sealed.length - TAG_BYTES);
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+  decipher.setAuthTag(tag);
+  if (aad) decipher.setAAD(aad);
+  try {
+    const body = decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES));
+    const fin = decipher.final();
+    return fin.length === 0 ? body : Buffer.concat([body, fin]);
+  } catch (err) {
+    throw new IntegrityError('authentication failed: the data was altered or sealed under another key', { cause: err });
+  }
+}
+
+/** A 32-byte subkey of `key` for one pack or file, from its random `salt` (HKDF-SHA256). Each pack
+ *  has its own subkey, so no key comes near GCM's 2^32 random-nonce limit. */
+export function subkey(key: Uint8Array, salt: Uint8Array, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', key, salt, purpose, 32));
+}

@@ -1,0 +1,150 @@
+import { constants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
+import { FastCdcChunker, type ChunkerParams } from '../core/chunker.js';
+import type { IdHasher } from '../core/hash.js';
+import { type BlobId, toHex } from '../core/ids.js';
+import { BlobType } from '../core/pack-format.js';
+import type { ContentRef } from '../core/tree.js';
+import type { Op } from '../repo/blob-store.js';
+import type { BlobWriter } from '../repo/blob-writer.js';
+import { type BytePath, toFsPath } from './progress.js';
+
+/** Bounds the bytes of chunks read but not yet sealed into a pack, across all files: memory is
+ *  bounded by this budget, not by file sizes or the number of files in flight. */
+export class ByteBudget {
+  readonly #limit: number;
+  #used = 0;
+  readonly #waiters: { n: number; resolve: () => void }[] = [];
+
+  constructor(limitBytes: number) {
+    this.#limit = limitBytes;
+  }
+
+  /** Waits until `n` bytes fit (a request larger than the whole budget waits for it to drain). */
+  async acquire(n: number): Promise<void> {
+    if (this.#waiters.length === 0 && (this.#used === 0 || this.#used + n <= this.#limit)) {
+      this.#used += n;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiters.push({ n, resolve }));
+  }
+
+  /** Returns `n` bytes. */
+  release(n: number): void {
+    this.#used -= n;
+    while (this.#waiters.length > 0) {
+      const w = this.#waiters[0]!;
+      if (this.#used !== 0 && this.#used + w.n > this.#limit) break;
+      this.#waiters.shift();
+      this.#used += w.n;
+      w.resolve();
+    }
+  }
+}
+
+/** The content of one file as saved. */
+export interface SavedContent {
+  readonly content: ContentRef[];
+  /** Bytes actually read: the file's size at the time it was read (it may differ from lstat's). */
+  readonly sizeBytes: number;
+}
+
+/** Bytes read per read() of a large file: 4 MiB keeps the libuv pool busy with few calls. */
+const READ_BYTES = 4 * 1024 * 1024;
+
+/** Reads files, cuts them into chunks, and saves chunks that the repository lacks. All-zero
+ *  chunks become holes and are never stored. */
+export class FileSaver {
+  readonly #writer: Pick<BlobWriter, 'save' | 'known'>;
+  readonly #hasher: IdHasher;
+  readonly #gear: Int32Array;
+  readonly #params: ChunkerParams;
+  readonly #budget: ByteBudget;
+  readonly #zeros: Buffer;
+
+  constructor(writer: Pick<BlobWriter, 'save' | 'known'>, hasher: IdHasher, gear: Int32Array, params: ChunkerParams, budget: ByteBudget) {
+    this.#writer = writer;
+    this.#hasher = hasher;
+    this.#gear = gear;
+    this.#params = params;
+    this.#budget = budget;
+    this.#zeros = Buffer.alloc(params.maxSizeBytes);
+  }
+
+  /** Saves the content of the regular file at `path`, whose lstat size was `sizeHint`. Reads to
+   *  the end of the file whatever its size is by then, so a file that grows or shrinks while it
+   *  is read is saved as it was read. */
+  async save(path: BytePath, sizeHint: number, opts: Op = {}): Promise<SavedContent> {
+    const fh = await open(toFsPath(path), constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      return await this.#read(fh, sizeHint, opts);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async #read(fh: FileHandle, sizeHint: number, opts: Op): Promise<SavedContent> {
+    const max = this.#params.maxSizeBytes;
+    const chunker = new FastCdcChunker(this.#gear, this.#params);
+    const content: ContentRef[] = [];
+    const saves: Promise<unknown>[] = [];
+    let buf = Buffer.allocUnsafe(sizeHint < this.#params.minSizeBytes ? sizeHint + 1 : max + READ_BYTES);
+    let start = 0;
+    let fill = 0;
+    let scan = 0;
+    let total = 0;
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      if (fill === buf.length) {
+        if (start > 0) {
+          buf.copyWithin(0, start, fill);
+          fill -= start;
+          scan -= start;
+          start = 0;
+        } else {
+          const bigger = Buffer.allocUnsafe(Math.min(Math.max(buf.length * 2, 64 * 1024), max + READ_BYTES));
+          buf.copy(bigger, 0, 0, fill);
+          buf = bigger;
+        }
+      }
+      const { bytesRead } = await fh.read(buf, fill, Math.min(buf.length - fill, READ_BYTES), null);
+      fill += bytesRead;
+      total += bytesRead;
+      const eof = bytesRead === 0;
+      while (scan < fill) {
+        const cut = chunker.nextCut(buf.subarray(scan, fill));
+        if (cut < 0) {
+          scan = fill;
+          break;
+        }
+        scan += cut;
+        await this.#emit(buf.subarray(start, scan), content, saves, opts);
+        start = scan;
+      }
+      if (eof) {
+        if (start < fill) await this.#emit(buf.subarray(start, fill), content, saves, opts);
+        break;
+      }
+    }
+    await Promise.all(saves);
+    return { content, sizeBytes: total };
+  }
+
+  async #emit(chunk: Buffer, content: ContentRef[], saves: Promise<unknown>[], opts: Op): Promise<void> {
+    const n = chunk.length;
+    if (chunk[0] === 0 && chunk[n - 1] === 0 && chunk.equals(this.#zeros.subarray(0, n))) {
+      const last = content[content.length - 1];
+      if (typeof last === 'number') content[content.length - 1] = last + n;
+      else content.push(n);
+      return;
+    }
+    const id = this.#hasher.raw(chunk);
+    content.push(toHex(id) as BlobId);
+    if (this.#writer.known(id)) return;
+    await this.#budget.acquire(n);
+    const copy = Buffer.from(chunk);
+    const p = this.#writer.save(BlobType.data, id, copy, opts).finally(() => this.#budget.release(n));
+    p.catch(() => undefined);
+    saves.push(p);
+  }
+}

@@ -1,0 +1,92 @@
+import type { BigIntStats } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { NodeType, TreeNode } from '../core/tree.js';
+import { encodeName } from '../core/tree.js';
+
+/** The type of a tree node for an lstat result. */
+export function nodeType(st: BigIntStats): NodeType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isBlockDevice()) return 'blockdev';
+  if (st.isCharacterDevice()) return 'chardev';
+  if (st.isFIFO()) return 'fifo';
+  return 'socket';
+}
+
+/** Names of users and groups by id, read once from /etc/passwd and /etc/group (Node has no
+ *  getpwuid); ids without a name are recorded by number only. */
+export class IdNames {
+  readonly #users: Map<number, string>;
+  readonly #groups: Map<number, string>;
+
+  private constructor(users: Map<number, string>, groups: Map<number, string>) {
+    this.#users = users;
+    this.#groups = groups;
+  }
+
+  /** Loads the tables; missing files give empty tables. */
+  static async load(): Promise<IdNames> {
+    const parse = async (file: string): Promise<Map<number, string>> => {
+      const m = new Map<number, string>();
+      const text = await readFile(file, 'utf8').catch(() => '');
+      for (const line of text.split('\n')) {
+        const f = line.split(':');
+        if (f.length >= 3 && f[0] && /^\d+$/.test(f[2]!)) m.set(Number(f[2]), f[0]);
+      }
+      return m;
+    };
+    return new IdNames(await parse('/etc/passwd'), await parse('/etc/group'));
+  }
+
+  /** The user name of `uid`, if known. */
+  user(uid: number): string | undefined {
+    return this.#users.get(uid);
+  }
+
+  /** The group name of `gid`, if known. */
+  group(gid: number): string | undefined {
+    return this.#groups.get(gid);
+  }
+}
+
+/** A tree node's metadata from lstat (content, subtree and link target are filled in later). */
+export function nodeFromStat(byteName: string, st: BigIntStats, names: IdNames): TreeNode {
+  const uid = Number(st.uid);
+  const gid = Number(st.gid);
+  const type = nodeType(st);
+  const node: Record<string, unknown> = {
+    ...encodeName(byteName),
+    type,
+    mode: Number(st.mode),
+    uid,
+    gid,
+    mtimeNs: st.mtimeNs.toString(),
+    ctimeNs: st.ctimeNs.toString(),
+    size: type === 'file' ? Number(st.size) : 0,
+    inode: st.ino.toString(),
+    devId: st.dev.toString(),
+    nlink: Number(st.nlink),
+  };
+  const user = names.user(uid);
+  const group = names.group(gid);
+  if (user !== undefined) node.user = user;
+  if (group !== undefined) node.group = group;
+  if (type === 'blockdev' || type === 'chardev') node.rdev = Number(st.rdev);
+  return node as unknown as TreeNode;
+}
+
+/** True when a file may be taken as unchanged from its parent snapshot's node without reading
+ *  it: same size, mtime, ctime, inode and device (restic's rule; ctime catches a touch -m back). */
+export function unchanged(prev: TreeNode | undefined, st: BigIntStats): boolean {
+  return (
+    prev !== undefined &&
+    prev.type === 'file' &&
+    prev.content !== undefined &&
+    prev.size === Number(st.size) &&
+    prev.mtimeNs === st.mtimeNs.toString() &&
+    prev.ctimeNs === st.ctimeNs.toString() &&
+    prev.inode === st.ino.toString() &&
+    prev.devId === st.dev.toString()
+  );
+}

@@ -1,0 +1,28 @@
+import type { BlobId } from '../core/ids.js';
+import { BlobType } from '../core/pack-format.js';
+import { type Tree, type TreeNode, decodeTree, nodeByteName } from '../core/tree.js';
+import type { Op } from '../repo/blob-store.js';
+import type { BlobReader } from '../repo/blob-reader.js';
+
+const EMPTY = new Map<string, TreeNode>();
+
+/** Loads tree blobs and indexes their nodes by byte name. */
+export class TreeLoader {
+  readonly #reader: Pick<BlobReader, 'load'>;
+
+  constructor(reader: Pick<BlobReader, 'load'>) {
+    this.#reader = reader;
+  }
+
+  /** The tree with this id. */
+  async load(id: BlobId, opts: Op = {}): Promise<Tree> {
+    return decodeTree(await this.#reader.load(BlobType.tree, id, opts));
+  }
+
+  /** The nodes of a tree by byte name; an empty map for no tree. */
+  async byName(id: BlobId | undefined, signal?: AbortSignal): Promise<Map<string, TreeNode>> {
+    if (id === undefined) return EMPTY;
+    const tree = await this.load(id, { signal });
+    return new Map(tree.nodes.map((n) => [nodeByteName(n), n]));
+  }
+}

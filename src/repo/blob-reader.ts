@@ -1,0 +1,70 @@
+import { decode } from '../core/codec.js';
+import { IntegrityError, NotFoundError, wrapError } from '../core/errors.js';
+import type { IdHasher } from '../core/hash.js';
+import { type BlobId, fromHex, toHex } from '../core/ids.js';
+import { type BlobTypeId, blobAad, packKey } from '../core/pack-format.js';
+import { open } from '../core/seal.js';
+import type { BlobStore, Op } from './blob-store.js';
+import type { BlobLocation, CompactIndex } from './compact-index.js';
+
+/** Reads blobs back, authenticating each (GCM tag bound to type and id) and checking that its
+ *  plaintext hashes to its id: a blob that comes back is exactly the blob that was saved. */
+export class BlobReader {
+  readonly #store: Pick<BlobStore, 'get' | 'location'>;
+  readonly #index: CompactIndex;
+  readonly #dataKey: Uint8Array;
+  readonly #hasher: IdHasher;
+  readonly #keys = new Map<string, Buffer>();
+
+  constructor(store: Pick<BlobStore, 'get' | 'location'>, index: CompactIndex, dataKey: Uint8Array, hasher: IdHasher) {
+    this.#store = store;
+    this.#index = index;
+    this.#dataKey = dataKey;
+    this.#hasher = hasher;
+  }
+
+  /** Where a blob is; rejects with NotFoundError when no index lists it. */
+  locate(id: BlobId | Uint8Array): BlobLocation {
+    const raw = typeof id === 'string' ? fromHex(id) : id;
+    const loc = this.#index.lookup(raw);
+    if (!loc) throw new NotFoundError(`blob ${toHex(raw).slice(0, 12)} is not in the index: the repository is missing data (run cairn check)`);
+    return loc;
+  }
+
+  /** Loads one blob by id. */
+  async load(type: BlobTypeId, id: BlobId, opts: Op = {}): Promise<Uint8Array> {
+    const raw = fromHex(id);
+    const loc = this.locate(raw);
+    if (loc.type !== type) throw new IntegrityError(`blob ${id.slice(0, 12)} is indexed as type ${loc.type}, wanted ${type}`);
+    let sealed: Uint8Array;
+    try {
+      sealed = await this.#store.get({ kind: 'data', name: loc.packId }, { offset: loc.offset, length: loc.length }, opts);
+    } catch (err) {
+      throw wrapError(`read blob ${id.slice(0, 12)} from pack ${loc.packId.slice(0, 12)} in ${this.#store.location}`, err);
+    }
+    return this.openBlob(raw, loc, sealed);
+  }
+
+  /** Opens the sealed bytes of a blob at `loc` and verifies them against `id`. */
+  async openBlob(id: Uint8Array, loc: Pick<BlobLocation, 'type' | 'packId' | 'salt' | 'rawLength'>, sealed: Uint8Array): Promise<Uint8Array> {
+    try {
+      const plain = open(this.#key(loc.packId, loc.salt), sealed, blobAad(loc.type, id));
+      const data = await decode(plain[0]!, plain.subarray(1), loc.rawLength);
+      if (!this.#hasher.raw(data).equals(id)) throw new IntegrityError('plaintext does not hash to its id');
+      return data;
+    } catch (err) {
+      if (err instanceof IntegrityError) throw new IntegrityError(`blob ${toHex(id).slice(0, 12)} in pack ${loc.packId.slice(0, 12)}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+
+  #key(packId: string, salt: Uint8Array): Buffer {
+    let k = this.#keys.get(packId);
+    if (!k) {
+      if (this.#keys.size > 4096) this.#keys.clear();
+      k = packKey(this.#dataKey, salt);
+      this.#keys.set(packId, k);
+    }
+    return k;
+  }
+}

@@ -1,0 +1,62 @@
+/** Kinds of objects a repository keeps; each maps to a folder (or key prefix) of its own. */
+export type BlobKind = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'deleted' | 'locks';
+
+/** All blob kinds, in the order they are listed by tools. */
+export const BLOB_KINDS: readonly BlobKind[] = ['config', 'keys', 'data', 'index', 'snapshots', 'deleted', 'locks'];
+
+/** Names one stored object. `name` is [0-9a-z._-]+ (ids are lowercase hex); `config` has name "cairn.json". */
+export interface BlobRef {
+  readonly kind: BlobKind;
+  readonly name: string;
+}
+
+/** What a store knows of one object. `modifiedMs` is the store's own clock (for stale locks). */
+export interface BlobInfo {
+  readonly ref: BlobRef;
+  readonly sizeBytes: number;
+  readonly modifiedMs: number;
+}
+
+/** A half-open byte range [offset, offset + length). */
+export interface ByteRange {
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** Per-call options: every operation that does I/O can be cancelled. */
+export interface Op {
+  readonly signal?: AbortSignal;
+}
+
+/** Options of put. */
+export interface PutOptions extends Op {
+  /** Fail with a CairnError of code E_BLOB_EXISTS if the object exists (If-None-Match: *).
+   *  Used for locks and markers: a create that two writers race on has exactly one winner. */
+  readonly ifNoneMatch?: boolean;
+}
+
+/**
+ * BlobStore holds immutable objects named by kind and name. It is the one seam between the
+ * repository and a storage backend (local folder, Azure Blob, S3, memory).
+ *
+ * - put is atomic: no reader ever sees a partial object, including after a crash mid-put.
+ *   put is idempotent for equal bytes (a retry may resend the same body). Without ifNoneMatch
+ *   an existing object is replaced atomically. A completed put is durable (fsynced locally) and
+ *   visible to get, stat and list.
+ * - get returns the whole object or the given range; a range past the end rejects.
+ * - list yields every object of a kind, in no particular order, each once.
+ * - delete removes an object; deleting a missing object is not an error (idempotent).
+ * - A missing object rejects with NotFoundError (code E_BLOB_NOT_FOUND). Errors carry
+ *   `retryable`; a PermanentError is never worth retrying.
+ * - An aborted signal rejects with an AbortError and leaves nothing half-written.
+ * - All methods are safe to call concurrently.
+ */
+export interface BlobStore {
+  /** A short description for messages, e.g. `local:/srv/backup` or `azblob://acct/container`. */
+  readonly location: string;
+  put(ref: BlobRef, body: Uint8Array, opts?: PutOptions): Promise<void>;
+  get(ref: BlobRef, range?: ByteRange, opts?: Op): Promise<Uint8Array>;
+  stat(ref: BlobRef, opts?: Op): Promise<BlobInfo>;
+  list(kind: BlobKind, opts?: Op): AsyncIterable<BlobInfo>;
+  delete(ref: BlobRef, opts?: Op): Promise<void>;
+}

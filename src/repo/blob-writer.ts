@@ -1,0 +1,134 @@
+import type { CompressionParams } from '../core/codec.js';
+import { wrapError } from '../core/errors.js';
+import { Semaphore } from '../core/bounded.js';
+import { type IndexId, type RandomBytes, toHex } from '../core/ids.js';
+import type { IndexedPack } from '../core/index-format.js';
+import { BlobType, type BlobTypeId } from '../core/pack-format.js';
+import type { BlobStore, Op } from './blob-store.js';
+import type { CompactIndex } from './compact-index.js';
+import { writeIndexFile } from './index-files.js';
+import { type FinishedPack, PackBuilder, encodeBlob } from './pack-writer.js';
+
+/** Settings of a BlobWriter. */
+export interface BlobWriterOptions {
+  readonly dataKey: Uint8Array;
+  readonly compression: CompressionParams;
+  readonly packTargetBytes: number;
+  readonly random: RandomBytes;
+  /** Pack uploads in flight at once; each holds one pack in memory. */
+  readonly uploadConcurrency?: number;
+  /** Write an index file after this many packs, so a crash loses little to re-upload. */
+  readonly indexEveryPacks?: number;
+}
+
+/** What a writer has added so far. */
+export interface WriterStats {
+  blobsAdded: number;
+  bytesAdded: number;
+  packsWritten: number;
+}
+
+/**
+ * Saves blobs into packs and packs into the store, deduplicating against the index and against
+ * blobs still in flight. Order of durability: a pack is uploaded before any index file lists
+ * it, and (the caller's part) index files are flushed before a snapshot refers to their blobs.
+ * `save` applies back-pressure: it waits while `uploadConcurrency` packs are uploading.
+ * A failed upload fails the next save or flush.
+ */
+export class BlobWriter {
+  readonly stats: WriterStats = { blobsAdded: 0, bytesAdded: 0, packsWritten: 0 };
+  readonly #store: Pick<BlobStore, 'put'>;
+  readonly #index: CompactIndex;
+  readonly #opts: BlobWriterOptions;
+  readonly #builders: Record<BlobTypeId, PackBuilder>;
+  readonly #pending = new Set<string>();
+  readonly #uploads = new Set<Promise<void>>();
+  readonly #slots: Semaphore;
+  #unindexed: IndexedPack[] = [];
+  #indexChain: Promise<unknown> = Promise.resolve();
+  #written: IndexId[] = [];
+  #failure: unknown;
+
+  constructor(store: Pick<BlobStore, 'put'>, index: CompactIndex, opts: BlobWriterOptions) {
+    this.#store = store;
+    this.#index = index;
+    this.#opts = opts;
+    this.#builders = {
+      [BlobType.data]: new PackBuilder(opts.dataKey, opts.random, opts.packTargetBytes),
+      [BlobType.tree]: new PackBuilder(opts.dataKey, opts.random, opts.packTargetBytes),
+    };
+    this.#slots = new Semaphore(opts.uploadConcurrency ?? 2);
+  }
+
+  /** True when the blob is stored or on its way. */
+  known(id: Uint8Array): boolean {
+    return this.#index.has(id) || this.#pending.has(toHex(id));
+  }
+
+  /** Stores a blob unless it is known; returns true when it was added. `id` must be the blob's
+   *  keyed hash (the caller computed it to decide whether to read further). */
+  async save(type: BlobTypeId, id: Uint8Array, data: Uint8Array, opts: Op = {}): Promise<boolean> {
+    this.#throwIfFailed();
+    const key = toHex(id);
+    if (this.#index.has(id) || this.#pending.has(key)) return false;
+    this.#pending.add(key);
+    const encoded = await encodeBlob(type, data, this.#opts.compression);
+    opts.signal?.throwIfAborted();
+    const builder = this.#builders[type];
+    this.stats.bytesAdded += builder.addEncoded(type, id, encoded.codec, encoded.bytes, data.length);
+    this.stats.blobsAdded++;
+    if (builder.full) await this.#upload(builder.finish(), opts);
+    return true;
+  }
+
+  /** Uploads what is buffered, waits for every upload, and writes the index file of all packs not
+   *  yet indexed. Returns the index files this writer has written. */
+  async flush(opts: Op = {}): Promise<IndexId[]> {
+    for (const b of Object.values(this.#builders)) await this.#upload(b.finish(), opts);
+    await Promise.all(this.#uploads);
+    this.#throwIfFailed();
+    this.#queueIndexWrite(opts);
+    await this.#indexChain;
+    this.#throwIfFailed();
+    return this.#written;
+  }
+
+  async #upload(pack: FinishedPack | undefined, opts: Op): Promise<void> {
+    if (!pack) return;
+    await this.#slots.acquire();
+    const job = this.#store
+      .put({ kind: 'data', name: pack.packId }, pack.bytes, opts)
+      .then(() => {
+        this.#index.addPack(pack.packId, pack.salt, pack.entries);
+        for (const e of pack.entries) this.#pending.delete(toHex(e.id));
+        this.#unindexed.push({ packId: pack.packId, salt: pack.salt, entries: pack.entries });
+        this.stats.packsWritten++;
+        if (this.#unindexed.length >= (this.#opts.indexEveryPacks ?? 16)) this.#queueIndexWrite(opts);
+      })
+      .catch((err: unknown) => {
+        this.#failure ??= wrapError(`upload pack ${pack.packId.slice(0, 12)}`, err);
+      })
+      .finally(() => {
+        this.#slots.release();
+        this.#uploads.delete(job);
+      });
+    this.#uploads.add(job);
+  }
+
+  #queueIndexWrite(opts: Op): void {
+    const packs = this.#unindexed;
+    if (packs.length === 0) return;
+    this.#unindexed = [];
+    this.#indexChain = this.#indexChain.then(async () => {
+      try {
+        this.#written.push(await writeIndexFile(this.#store, this.#opts.dataKey, { packs, supersedes: [] }, this.#opts.random, opts));
+      } catch (err) {
+        this.#failure ??= wrapError('write index', err);
+      }
+    });
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+}

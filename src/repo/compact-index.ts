@@ -1,0 +1,153 @@
+import { ID_BYTES, toHex } from '../core/ids.js';
+import type { BlobId, PackId } from '../core/ids.js';
+import type { BlobTypeId, PackEntry } from '../core/pack-format.js';
+
+/** Where one blob is stored. */
+export interface BlobLocation {
+  readonly type: BlobTypeId;
+  readonly packId: PackId;
+  readonly salt: Uint8Array;
+  readonly offset: number;
+  readonly length: number;
+  readonly rawLength: number;
+}
+
+const INITIAL_CAPACITY = 1024;
+const EMPTY = -1;
+
+/**
+ * The in-memory index: blob id → pack, offset, length, raw length, type. Struct-of-arrays in
+ * typed arrays with an open-addressing table keyed by the id's first 32 bits (ids are keyed
+ * hashes, so those bits are uniform): 32 + 4×4 + 1 bytes per blob plus 8 for the table at a
+ * load ≤ 0.5, 57 bytes per blob in all (budget: 64; measured in test/repo/compact-index.test.ts).
+ * The first location recorded for an id wins; later duplicates (the same blob uploaded twice by
+ * a crashed run or a second agent) are ignored. Not safe for concurrent mutation across threads.
+ */
+export class CompactIndex {
+  #ids = new Uint8Array(INITIAL_CAPACITY * ID_BYTES);
+  #pack = new Uint32Array(INITIAL_CAPACITY);
+  #offset = new Uint32Array(INITIAL_CAPACITY);
+  #length = new Uint32Array(INITIAL_CAPACITY);
+  #rawLength = new Uint32Array(INITIAL_CAPACITY);
+  #type = new Uint8Array(INITIAL_CAPACITY);
+  #table = new Int32Array(INITIAL_CAPACITY * 2).fill(EMPTY);
+  #count = 0;
+  readonly #packIds: PackId[] = [];
+  readonly #salts: Uint8Array[] = [];
+  readonly #packNumber = new Map<string, number>();
+
+  /** Number of distinct blobs. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** Number of packs known. */
+  get packCount(): number {
+    return this.#packIds.length;
+  }
+
+  /** Bytes held by the typed arrays (for the per-blob budget). */
+  get arrayBytes(): number {
+    return this.#ids.byteLength + this.#pack.byteLength * 4 + this.#type.byteLength + this.#table.byteLength;
+  }
+
+  /** Records every blob of a pack. Returns how many were new. */
+  addPack(packId: PackId, salt: Uint8Array, entries: readonly PackEntry[]): number {
+    let p = this.#packNumber.get(packId);
+    if (p === undefined) {
+      p = this.#packIds.length;
+      this.#packIds.push(packId);
+      this.#salts.push(Uint8Array.from(salt));
+      this.#packNumber.set(packId, p);
+    }
+    let added = 0;
+    for (const e of entries) if (this.#insert(e, p)) added++;
+    return added;
+  }
+
+  /** True when the blob with these 32 id bytes is indexed. */
+  has(id: Uint8Array): boolean {
+    return this.#find(id) !== EMPTY;
+  }
+
+  /** Where the blob is, or undefined. */
+  lookup(id: Uint8Array): BlobLocation | undefined {
+    const i = this.#find(id);
+    if (i === EMPTY) return undefined;
+    const p = this.#pack[i]!;
+    return { type: this.#type[i] as BlobTypeId, packId: this.#packIds[p]!, salt: this.#salts[p]!, offset: this.#offset[i]!, length: this.#length[i]!, rawLength: this.#rawLength[i]! };
+  }
+
+  /** Every pack id known to the index. */
+  packIds(): readonly PackId[] {
+    return this.#packIds;
+  }
+
+  /** Every indexed blob, with its location. */
+  *entries(): IterableIterator<{ id: BlobId } & BlobLocation> {
+    for (let i = 0; i < this.#count; i++) {
+      const p = this.#pack[i]!;
+      yield { id: toHex(this.#ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES)) as BlobId, type: this.#type[i] as BlobTypeId, packId: this.#packIds[p]!, salt: this.#salts[p]!, offset: this.#offset[i]!, length: this.#length[i]!, rawLength: this.#rawLength[i]! };
+    }
+  }
+
+  #slot(id: Uint8Array): number {
+    return (id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) & (this.#table.length - 1);
+  }
+
+  #find(id: Uint8Array): number {
+    const mask = this.#table.length - 1;
+    const ids = this.#ids;
+    for (let s = this.#slot(id); ; s = (s + 1) & mask) {
+      const i = this.#table[s]!;
+      if (i === EMPTY) return EMPTY;
+      const base = i * ID_BYTES;
+      let eq = true;
+      for (let k = 0; k < ID_BYTES; k++) {
+        if (ids[base + k] !== id[k]) {
+          eq = false;
+          break;
+        }
+      }
+      if (eq) return i;
+    }
+  }
+
+  #insert(e: PackEntry, pack: number): boolean {
+    if (this.#find(e.id) !== EMPTY) return false;
+    if (this.#count === this.#pack.length) this.#grow();
+    const i = this.#count++;
+    this.#ids.set(e.id, i * ID_BYTES);
+    this.#pack[i] = pack;
+    this.#offset[i] = e.offset;
+    this.#length[i] = e.length;
+    this.#rawLength[i] = e.rawLength;
+    this.#type[i] = e.type;
+    this.#place(i);
+    return true;
+  }
+
+  #place(i: number): void {
+    const mask = this.#table.length - 1;
+    let s = this.#slot(this.#ids.subarray(i * ID_BYTES, i * ID_BYTES + 4));
+    while (this.#table[s] !== EMPTY) s = (s + 1) & mask;
+    this.#table[s] = i;
+  }
+
+  #grow(): void {
+    const cap = this.#pack.length * 2;
+    const grown = <T extends Uint8Array | Uint32Array>(a: T, make: (n: number) => T, per = 1): T => {
+      const b = make(cap * per);
+      b.set(a);
+      return b;
+    };
+    this.#ids = grown(this.#ids, (n) => new Uint8Array(n), ID_BYTES);
+    this.#pack = grown(this.#pack, (n) => new Uint32Array(n));
+    this.#offset = grown(this.#offset, (n) => new Uint32Array(n));
+    this.#length = grown(this.#length, (n) => new Uint32Array(n));
+    this.#rawLength = grown(this.#rawLength, (n) => new Uint32Array(n));
+    this.#type = grown(this.#type, (n) => new Uint8Array(n));
+    this.#table = new Int32Array(cap * 2).fill(EMPTY);
+    for (let i = 0; i < this.#count; i++) this.#place(i);
+  }
+}

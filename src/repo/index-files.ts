@@ -1,0 +1,48 @@
+import { encode } from '../core/codec.js';
+import { wrapError } from '../core/errors.js';
+import { plainHash } from '../core/hash.js';
+import type { IndexId, RandomBytes } from '../core/ids.js';
+import { type IndexFileContent, decodeIndexFile, encodeIndexFile } from '../core/index-format.js';
+import { openFile, sealFile } from '../core/sealed-file.js';
+import { mapBounded } from '../core/bounded.js';
+import type { BlobStore, Op } from './blob-store.js';
+import { CompactIndex } from './compact-index.js';
+
+/** Index files read at once while loading: enough to hide a blob store's latency. */
+const LOAD_CONCURRENCY = 8;
+
+/** Seals and stores one index file; its name is the hash of its bytes. */
+export async function writeIndexFile(store: Pick<BlobStore, 'put'>, dataKey: Uint8Array, content: IndexFileContent, random: RandomBytes, opts: Op = {}): Promise<IndexId> {
+  const body = await encode(encodeIndexFile(content), { codec: 'zstd', level: 3 });
+  const file = sealFile(dataKey, 'index', body, random);
+  const id = plainHash(file) as IndexId;
+  await store.put({ kind: 'index', name: id }, file, opts);
+  return id;
+}
+
+/** Reads and opens one index file. */
+export async function readIndexFile(store: Pick<BlobStore, 'get' | 'location'>, dataKey: Uint8Array, id: IndexId, opts: Op = {}): Promise<IndexFileContent> {
+  try {
+    const file = await store.get({ kind: 'index', name: id }, undefined, opts);
+    return decodeIndexFile(await openFile(dataKey, 'index', file));
+  } catch (err) {
+    throw wrapError(`load index ${id.slice(0, 12)} from ${store.location}`, err);
+  }
+}
+
+/** The merged in-memory index of every index file, skipping those superseded by another. */
+export async function loadIndex(store: Pick<BlobStore, 'get' | 'list' | 'location'>, dataKey: Uint8Array, opts: Op = {}): Promise<{ index: CompactIndex; files: IndexId[] }> {
+  const ids: IndexId[] = [];
+  for await (const info of store.list('index', opts)) ids.push(info.ref.name as IndexId);
+  const contents = await mapBounded(ids, LOAD_CONCURRENCY, (id) => readIndexFile(store, dataKey, id, opts));
+  const superseded = new Set<string>();
+  for (const c of contents) for (const s of c.supersedes) superseded.add(s);
+  const index = new CompactIndex();
+  const files: IndexId[] = [];
+  contents.forEach((c, i) => {
+    if (superseded.has(ids[i]!)) return;
+    files.push(ids[i]!);
+    for (const p of c.packs) index.addPack(p.packId, p.salt, p.entries);
+  });
+  return { index, files };
+}

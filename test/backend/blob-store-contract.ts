@@ -1,0 +1,218 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CairnError, NotFoundError } from '../../src/core/errors.js';
+import { BLOB_KINDS } from '../../src/repo/blob-store.js';
+import type { BlobKind, BlobRef, BlobStore } from '../../src/repo/blob-store.js';
+
+/** Deterministic pseudo-random bytes (xorshift32), so that a failure is reproducible. */
+function testBytes(sizeBytes: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(sizeBytes);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < sizeBytes; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Asserts equal bytes without an element-by-element diff of megabytes. */
+function expectBytes(actual: Uint8Array, expected: Uint8Array): void {
+  expect(actual).toBeInstanceOf(Uint8Array);
+  expect(actual.byteLength).toBe(expected.byteLength);
+  expect(Buffer.compare(actual, expected)).toBe(0);
+}
+
+async function names(store: BlobStore, kind: BlobKind): Promise<string[]> {
+  const out: string[] = [];
+  for await (const info of store.list(kind)) out.push(info.ref.name);
+  return out.sort();
+}
+
+const data = (name: string): BlobRef => ({ kind: 'data', name });
+const ABORTED = (): AbortSignal => AbortSignal.abort();
+
+/** Runs the BlobStore contract (repo/blob-store.ts) against the stores `make` builds, one per test. */
+export function runBlobStoreContract(
+  name: string,
+  make: () => Promise<{ store: BlobStore; cleanup?: () => Promise<void> }>,
+): void {
+  describe(`BlobStore contract: ${name}`, () => {
+    let store: BlobStore;
+    let cleanup: (() => Promise<void>) | undefined;
+    beforeEach(async () => {
+      ({ store, cleanup } = await make());
+    });
+    afterEach(async () => {
+      await cleanup?.();
+    });
+
+    it('describes its location', () => {
+      expect(store.location).toMatch(/\S/);
+    });
+
+    it.each([
+      ['small', 100],
+      ['empty', 0],
+      ['5 MiB', 5 * 1024 * 1024 + 7],
+    ])('round-trips a %s body through put, get and stat', async (_label, sizeBytes) => {
+      const body = testBytes(sizeBytes, 7);
+      await store.put(data('ab01'), body);
+      expectBytes(await store.get(data('ab01')), body);
+      const info = await store.stat(data('ab01'));
+      expect(info.ref).toEqual(data('ab01'));
+      expect(info.sizeBytes).toBe(sizeBytes);
+      expect(Number.isFinite(info.modifiedMs)).toBe(true);
+    });
+
+    it.each([
+      ['start', 0, 10],
+      ['middle', 1000, 333],
+      ['end', 4086, 10],
+      ['whole', 0, 4096],
+      ['empty at the end', 4096, 0],
+    ])('reads a range at the %s', async (_label, offset, length) => {
+      const body = testBytes(4096, 3);
+      await store.put(data('cd02'), body);
+      expectBytes(await store.get(data('cd02'), { offset, length }), body.subarray(offset, offset + length));
+    });
+
+    it.each([
+      ['overlapping the end', 4090, 10],
+      ['starting past the end', 4097, 0],
+      ['far past the end', 1 << 20, 1],
+    ])('rejects a range %s', async (_label, offset, length) => {
+      await store.put(data('cd02'), testBytes(4096, 3));
+      await expect(store.get(data('cd02'), { offset, length })).rejects.toBeInstanceOf(CairnError);
+    });
+
+    it('lists exactly the objects of each kind, with their sizes', async () => {
+      const put: Record<BlobKind, string[]> = {
+        config: ['cairn.json'], keys: ['k1', 'k2'], data: ['00aa', 'a1bb', 'a1cc', 'ffdd', 'x9.y-z_0'],
+        index: ['i1'], snapshots: ['s1', 's2', 's3'], deleted: [], locks: ['l1'],
+      };
+      for (const kind of BLOB_KINDS) {
+        for (const [i, n] of put[kind].entries()) await store.put({ kind, name: n }, testBytes(10 + i));
+      }
+      for (const kind of BLOB_KINDS) expect(await names(store, kind)).toEqual([...put[kind]].sort());
+      for await (const info of store.list('data')) {
+        expect(info.sizeBytes).toBe(10 + put.data.indexOf(info.ref.name));
+        expect(info.ref.kind).toBe('data');
+      }
+    });
+
+    it.each(BLOB_KINDS)('lists nothing for an empty kind (%s)', async (kind) => {
+      expect(await names(store, kind)).toEqual([]);
+    });
+
+    it('replaces an object on a put without ifNoneMatch', async () => {
+      await store.put(data('ee'), testBytes(50, 1));
+      await store.put(data('ee'), testBytes(20, 2));
+      expectBytes(await store.get(data('ee')), testBytes(20, 2));
+      expect((await store.stat(data('ee'))).sizeBytes).toBe(20);
+      expect(await names(store, 'data')).toEqual(['ee']);
+    });
+
+    it('creates with ifNoneMatch and refuses to replace, keeping the old content', async () => {
+      const ref: BlobRef = { kind: 'locks', name: 'l1' };
+      await store.put(ref, testBytes(30, 1), { ifNoneMatch: true });
+      const err: unknown = await store.put(ref, testBytes(40, 2), { ifNoneMatch: true }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CairnError);
+      expect((err as CairnError).code).toBe('E_BLOB_EXISTS');
+      expectBytes(await store.get(ref), testBytes(30, 1));
+      expect(await names(store, 'locks')).toEqual(['l1']);
+    });
+
+    it('has exactly one winner among 20 concurrent ifNoneMatch puts', async () => {
+      const ref: BlobRef = { kind: 'locks', name: 'race' };
+      const bodies = Array.from({ length: 20 }, (_, i) => testBytes(1000 + i, i + 1));
+      const results = await Promise.allSettled(bodies.map((b) => store.put(ref, b, { ifNoneMatch: true })));
+      const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+      expect(winners).toHaveLength(1);
+      for (const r of results) {
+        if (r.status === 'rejected') expect((r.reason as CairnError).code).toBe('E_BLOB_EXISTS');
+      }
+      expectBytes(await store.get(ref), bodies[winners[0] ?? -1] ?? new Uint8Array());
+      expect(await names(store, 'locks')).toEqual(['race']);
+    });
+
+    it('keeps one whole body when concurrent plain puts race', async () => {
+      const bodies = Array.from({ length: 8 }, (_, i) => testBytes(64 * 1024 + i, i + 1));
+      await Promise.all(bodies.map((b) => store.put(data('ff00'), b)));
+      const got = await store.get(data('ff00'));
+      expect(bodies.some((b) => Buffer.compare(b, got) === 0)).toBe(true);
+      expect(await names(store, 'data')).toEqual(['ff00']);
+    });
+
+    it('deletes: get and stat then reject with NotFoundError and list omits it', async () => {
+      await store.put(data('dd'), testBytes(5));
+      await store.delete(data('dd'));
+      for (const op of [store.get(data('dd')), store.stat(data('dd'))]) {
+        const err: unknown = await op.catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(NotFoundError);
+        expect((err as CairnError).code).toBe('E_BLOB_NOT_FOUND');
+      }
+      expect(await names(store, 'data')).toEqual([]);
+    });
+
+    it('deletes a missing object without error', async () => {
+      await expect(store.delete(data('nothere'))).resolves.toBeUndefined();
+      await expect(store.delete({ kind: 'locks', name: 'nothere' })).resolves.toBeUndefined();
+    });
+
+    it('rejects get and stat of a missing object with NotFoundError', async () => {
+      await expect(store.get(data('missing'))).rejects.toBeInstanceOf(NotFoundError);
+      await expect(store.get(data('missing'), { offset: 0, length: 1 })).rejects.toBeInstanceOf(NotFoundError);
+      await expect(store.stat({ kind: 'snapshots', name: 'missing' })).rejects.toBeInstanceOf(NotFoundError);
+      await expect(store.get({ kind: 'config', name: 'cairn.json' })).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it('is not changed by mutating the bytes given to put or returned by get', async () => {
+      const body = testBytes(100, 9);
+      await store.put(data('aa'), body);
+      body.fill(0);
+      const got = await store.get(data('aa'));
+      got.fill(1);
+      expectBytes(await store.get(data('aa')), testBytes(100, 9));
+    });
+
+    it.each<[string, (s: BlobStore, signal: AbortSignal) => Promise<unknown>]>([
+      ['put', (s, signal) => s.put(data('ab'), testBytes(10), { signal })],
+      ['put ifNoneMatch', (s, signal) => s.put(data('ab'), testBytes(10), { signal, ifNoneMatch: true })],
+      ['get', (s, signal) => s.get(data('ab'), undefined, { signal })],
+      ['stat', (s, signal) => s.stat(data('ab'), { signal })],
+      ['delete', (s, signal) => s.delete(data('ab'), { signal })],
+      ['list', async (s, signal) => { for await (const _ of s.list('data', { signal })) { /* drain */ } }],
+    ])('rejects %s with an AbortError on an aborted signal and stores nothing', async (_label, op) => {
+      const err: unknown = await op(store, ABORTED()).then(() => undefined, (e: unknown) => e);
+      expect((err as Error | undefined)?.name).toBe('AbortError');
+      expect(await names(store, 'data')).toEqual([]);
+    });
+
+    it('round-trips the config object', async () => {
+      const ref: BlobRef = { kind: 'config', name: 'cairn.json' };
+      const body = new TextEncoder().encode('{"version":1}');
+      await store.put(ref, body, { ifNoneMatch: true });
+      expectBytes(await store.get(ref), body);
+      expect((await store.stat(ref)).sizeBytes).toBe(body.byteLength);
+      expect(await names(store, 'config')).toEqual(['cairn.json']);
+    });
+
+    it.each<[string, BlobRef]>([
+      ['a parent path', data('../x')],
+      ['a slash', { kind: 'index', name: 'a/b' }],
+      ['an empty name', { kind: 'keys', name: '' }],
+      ['a leading dot', { kind: 'locks', name: '.tmp-1' }],
+      ['a double dot', { kind: 'snapshots', name: 'a..b' }],
+      ['upper case', data('ABCD')],
+      ['another config name', { kind: 'config', name: 'other.json' }],
+      ['an unknown kind', { kind: 'packs' as BlobKind, name: 'ab' }],
+    ])('rejects a name with %s, permanently', async (_label, ref) => {
+      for (const op of [store.put(ref, testBytes(3)), store.get(ref), store.stat(ref), store.delete(ref)]) {
+        const err: unknown = await op.then(() => undefined, (e: unknown) => e);
+        expect(err).toBeInstanceOf(CairnError);
+        expect((err as CairnError).retryable).toBe(false);
+      }
+    });
+  });
+}
