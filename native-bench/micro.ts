@@ -1,0 +1,60 @@
+/**
+ * Micro benchmarks of the CPU stages of a backup: chunking, keyed BLAKE3, codecs, sealing. Each
+ * prints MB/s (1 MB = 1e6 bytes) of input for one core (sync) or for the libuv pool (async).
+ * Run: npx tsx native-bench/micro.ts [--mib N]
+ */
+import { randomBytes } from 'node:crypto';
+import { availableParallelism, cpus } from 'node:os';
+import { FastCdcChunker, chunkLengths, deriveGearTable } from '../src/core/chunker.js';
+import { decode, encode } from '../src/core/codec.js';
+import { IdHasher } from '../src/core/hash.js';
+import { seal } from '../src/core/seal.js';
+import { textLike } from './lib/micro-data.js';
+
+const mib = Number(process.argv[process.argv.indexOf('--mib') + 1] || 256);
+const size = mib * 1024 * 1024;
+const random = randomBytes(size);
+const text = textLike(size);
+const chunks = (buf: Buffer): Buffer[] => {
+  const out: Buffer[] = [];
+  for (let o = 0; o < buf.length; o += 1024 * 1024) out.push(buf.subarray(o, o + 1024 * 1024));
+  return out;
+};
+
+async function time(label: string, bytes: number, fn: () => unknown): Promise<void> {
+  await fn(); // warm up
+  const runs: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const t = performance.now();
+    await fn();
+    runs.push(performance.now() - t);
+  }
+  const best = Math.min(...runs);
+  console.log(`| ${label.padEnd(44)} | ${(bytes / 1e6 / (best / 1000)).toFixed(0).padStart(7)} |`);
+}
+
+console.log(`\n${new Date().toISOString()} · ${cpus()[0]?.model} × ${availableParallelism()} · node ${process.version} · ${mib} MiB inputs\n`);
+console.log('| stage | MB/s |\n|---|---:|');
+const chunker = new FastCdcChunker(deriveGearTable(randomBytes(32)));
+await time('FastCDC 512K/1M/8M, random data (1 core)', size, () => chunkLengths(chunker, random));
+await time('FastCDC 512K/1M/8M, text-like data (1 core)', size, () => chunkLengths(chunker, text));
+const hasher = new IdHasher(randomBytes(32));
+await time('keyed BLAKE3, 1 MiB blobs (1 core)', size, () => chunks(random).forEach((c) => hasher.raw(c)));
+const key = randomBytes(32);
+await time('AES-256-GCM seal, 1 MiB blobs (1 core)', size, () => chunks(random).forEach((c) => seal(key, c, randomBytes)));
+for (const [name, params] of [['zstd-1', { codec: 'zstd', level: 1 }], ['zstd-3', { codec: 'zstd', level: 3 }], ['lz4', { codec: 'lz4', level: 0 }]] as const) {
+  for (const [dname, data] of [['text', text], ['random', random]] as const) {
+    await time(`${name} encode ${dname}, 1 MiB, 1 at a time`, size, async () => {
+      for (const c of chunks(data)) await encode(c, params);
+    });
+    await time(`${name} encode ${dname}, 1 MiB, 4 in flight (pool)`, size, async () => {
+      const cs = chunks(data);
+      for (let i = 0; i < cs.length; i += 4) await Promise.all(cs.slice(i, i + 4).map((c) => encode(c, params)));
+    });
+  }
+  const enc = await Promise.all(chunks(text).map((c) => encode(c, params)));
+  const ratio = size / enc.reduce((s, e) => s + e.bytes.length, 0);
+  await time(`${name} decode text (ratio ${ratio.toFixed(2)}), 4 in flight`, size, async () => {
+    for (let i = 0; i < enc.length; i += 4) await Promise.all(enc.slice(i, i + 4).map((e) => decode(e.codec, e.bytes)));
+  });
+}
