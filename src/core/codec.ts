@@ -1,6 +1,14 @@
 import { compress as lz4Compress, uncompress as lz4Uncompress } from 'lz4-napi';
-import { compress as zstdCompress, decompress as zstdDecompress } from '@mongodb-js/zstd';
+import { createRequire } from 'node:module';
 import { IntegrityError } from './errors.js';
+
+/** @mongodb-js/zstd's JS wrapper (index.js) is `async function compress(data)`: it drops the
+ *  level, so every call would run at zstd's default level 3, ~2x slower than level 1. Its native
+ *  binding takes the level; call that directly (test/core/codec.test.ts pins the difference). */
+const zstd = createRequire(import.meta.url)('@mongodb-js/zstd/bindings') as {
+  compress(data: Buffer, level?: number): Promise<Buffer>;
+  decompress(data: Buffer): Promise<Buffer>;
+};
 
 /** The per-blob codec byte, the first byte of every sealed blob's plaintext. Values are a format
  *  commitment (docs/format.md). */
@@ -35,7 +43,7 @@ export interface Encoded {
 export async function encode(data: Uint8Array, params: CompressionParams): Promise<Encoded> {
   if (params.codec === 'none' || data.length < 64) return { codec: Codec.none, bytes: data };
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const out = params.codec === 'lz4' ? await lz4Compress(buf) : await zstdCompress(buf, params.level);
+  const out = params.codec === 'lz4' ? await lz4Compress(buf) : await zstd.compress(buf, params.level);
   if (out.length > data.length - (data.length >>> MIN_SAVING_SHIFT)) return { codec: Codec.none, bytes: data };
   return { codec: Codec[params.codec], bytes: out };
 }
@@ -54,7 +62,7 @@ export async function decode(codec: number, bytes: Uint8Array, rawLength?: numbe
         out = await lz4Uncompress(buf);
         break;
       case Codec.zstd:
-        out = await zstdDecompress(buf);
+        out = await zstd.decompress(buf);
         break;
       default:
         throw new IntegrityError(`unknown codec byte ${codec}: the blob is damaged or was written by a newer cairn`);

@@ -44,9 +44,12 @@ export interface Tree {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** Names that are plain ASCII (most) are the same in latin1 and UTF-8: no decode needed. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /** Splits raw name bytes (as a latin1 "byte string": one char per byte) into the stored fields. */
 export function encodeName(byteString: string): { name: string; nameRaw?: string } {
+  if (PRINTABLE_ASCII.test(byteString)) return { name: byteString };
   const bytes = Buffer.from(byteString, 'latin1');
   try {
     return { name: utf8.decode(bytes) };
@@ -57,6 +60,7 @@ export function encodeName(byteString: string): { name: string; nameRaw?: string
 
 /** The raw bytes of a stored name as a latin1 byte string (for file system calls). */
 export function nameBytes(name: string, nameRaw: string | undefined): string {
+  if (nameRaw === undefined && PRINTABLE_ASCII.test(name)) return name;
   return nameRaw !== undefined ? Buffer.from(nameRaw, 'base64').toString('latin1') : Buffer.from(name, 'utf8').toString('latin1');
 }
 

@@ -1,5 +1,6 @@
 import type { BigIntStats } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync } from 'node:fs';
+import { lstat, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { mapBounded, Semaphore } from '../core/bounded.js';
 import { CairnError } from '../core/errors.js';
@@ -44,6 +45,11 @@ export interface BackupResult {
   readonly parent?: SnapshotId;
   readonly errors: readonly { path: string; message: string }[];
 }
+
+/* Metadata calls (lstat, readdir) are made synchronously: on a warm cache each takes a few µs,
+ * while a promise round trip through the libuv pool costs 5-10x that in main-thread overhead, and
+ * a no-change run is nothing but metadata calls (measured in native-bench/RESULTS.md). File
+ * content is read asynchronously, so large reads overlap with hashing and compression. */
 
 /** Entries of one directory handled at once: enough to keep the libuv pool's 4 threads fed
  *  with lstat/open/read calls; measured in native-bench. */
@@ -209,7 +215,7 @@ class Walker {
   async #dir(p: BytePath, parentTree: BlobId | undefined, dev: string, signal?: AbortSignal): Promise<BlobId> {
     let names: string[];
     try {
-      names = await readdir(toFsPath(p), { encoding: 'latin1' });
+      names = readdirSync(toFsPath(p), { encoding: 'latin1' });
     } catch (err) {
       this.#fail(p, err);
       names = [];
@@ -227,7 +233,7 @@ class Walker {
     signal?.throwIfAborted();
     let st: BigIntStats;
     try {
-      st = known ?? (await lstat(toFsPath(p), { bigint: true }));
+      st = known ?? lstatSync(toFsPath(p), { bigint: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#fail(p, err);
       return undefined;

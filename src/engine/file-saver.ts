@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { FastCdcChunker, type ChunkerParams } from '../core/chunker.js';
 import type { IdHasher } from '../core/hash.js';
@@ -49,6 +49,12 @@ export interface SavedContent {
   readonly sizeBytes: number;
 }
 
+/** Files below this size are read with synchronous calls: on a warm cache a small read takes
+ *  microseconds, while the promise FileHandle API costs ~50 µs of main-thread time per file in
+ *  open/read/close round trips (measured: 30% of a first backup of 20 KiB files). Larger files
+ *  are read asynchronously in 4 MiB reads that overlap with hashing and compression. */
+const SMALL_FILE_BYTES = 256 * 1024;
+
 /** Bytes read per read() of a large file: 4 MiB keeps the libuv pool busy with few calls. */
 const READ_BYTES = 4 * 1024 * 1024;
 
@@ -75,11 +81,39 @@ export class FileSaver {
    *  the end of the file whatever its size is by then, so a file that grows or shrinks while it
    *  is read is saved as it was read. */
   async save(path: BytePath, sizeHint: number, opts: Op = {}): Promise<SavedContent> {
+    if (sizeHint < SMALL_FILE_BYTES) {
+      const small = this.#readSmall(path, sizeHint);
+      if (small) {
+        const content: ContentRef[] = [];
+        const saves: Promise<unknown>[] = [];
+        if (small.length > 0) await this.#emit(small, content, saves, opts);
+        await Promise.all(saves);
+        return { content, sizeBytes: small.length };
+      }
+    }
     const fh = await open(toFsPath(path), constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
       return await this.#read(fh, sizeHint, opts);
     } finally {
       await fh.close();
+    }
+  }
+
+  /** Reads a small file whole with synchronous calls (see SMALL_FILE_BYTES), or returns
+   *  undefined when it has grown past the size where it is one chunk. */
+  #readSmall(path: BytePath, sizeHint: number): Buffer | undefined {
+    const fd = openSync(toFsPath(path), constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      const buf = Buffer.allocUnsafe(sizeHint + 1);
+      let n = 0;
+      for (;;) {
+        const got = readSync(fd, buf, n, buf.length - n, null);
+        if (got === 0) return buf.subarray(0, n);
+        n += got;
+        if (n === buf.length) return undefined;
+      }
+    } finally {
+      closeSync(fd);
     }
   }
 

@@ -55,8 +55,10 @@ export function nodeFromStat(byteName: string, st: BigIntStats, names: IdNames):
   const uid = Number(st.uid);
   const gid = Number(st.gid);
   const type = nodeType(st);
+  const { name, nameRaw } = encodeName(byteName);
   const node: Record<string, unknown> = {
-    ...encodeName(byteName),
+    name,
+    ...(nameRaw !== undefined ? { nameRaw } : {}),
     type,
     mode: Number(st.mode),
     uid,

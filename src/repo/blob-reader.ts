@@ -2,7 +2,10 @@ import { decode } from '../core/codec.js';
 import { IntegrityError, NotFoundError, wrapError } from '../core/errors.js';
 import type { IdHasher } from '../core/hash.js';
 import { type BlobId, fromHex, toHex } from '../core/ids.js';
-import { type BlobTypeId, blobAad, packKey } from '../core/pack-format.js';
+import { BlobType, type BlobTypeId, blobAad, packKey } from '../core/pack-format.js';
+
+/** Bytes of whole tree packs kept in memory: two packs at the default size. */
+const TREE_CACHE_BYTES = 40 * 1024 * 1024;
 import { open } from '../core/seal.js';
 import type { BlobStore, Op } from './blob-store.js';
 import type { BlobLocation, CompactIndex } from './compact-index.js';
@@ -15,6 +18,11 @@ export class BlobReader {
   readonly #dataKey: Uint8Array;
   readonly #hasher: IdHasher;
   readonly #keys = new Map<string, Buffer>();
+  /** Whole tree packs, most recently used last: trees are small and read in bursts (every
+   *  directory of a parent snapshot), so one read of a 16 MiB tree pack replaces thousands of
+   *  ranged reads. Bounded by TREE_CACHE_BYTES. */
+  readonly #treePacks = new Map<string, Promise<Uint8Array>>();
+  #treeCacheBytes = 0;
 
   constructor(store: Pick<BlobStore, 'get' | 'location'>, index: CompactIndex, dataKey: Uint8Array, hasher: IdHasher) {
     this.#store = store;
@@ -38,7 +46,11 @@ export class BlobReader {
     if (loc.type !== type) throw new IntegrityError(`blob ${id.slice(0, 12)} is indexed as type ${loc.type}, wanted ${type}`);
     let sealed: Uint8Array;
     try {
-      sealed = await this.#store.get({ kind: 'data', name: loc.packId }, { offset: loc.offset, length: loc.length }, opts);
+      if (type === BlobType.tree) {
+        const pack = await this.#treePack(loc.packId, opts);
+        if (loc.offset + loc.length > pack.length) throw new IntegrityError(`pack ${loc.packId.slice(0, 12)} is shorter than the index says`);
+        sealed = pack.subarray(loc.offset, loc.offset + loc.length);
+      } else sealed = await this.#store.get({ kind: 'data', name: loc.packId }, { offset: loc.offset, length: loc.length }, opts);
     } catch (err) {
       throw wrapError(`read blob ${id.slice(0, 12)} from pack ${loc.packId.slice(0, 12)} in ${this.#store.location}`, err);
     }
@@ -56,6 +68,31 @@ export class BlobReader {
       if (err instanceof IntegrityError) throw new IntegrityError(`blob ${toHex(id).slice(0, 12)} in pack ${loc.packId.slice(0, 12)}: ${err.message}`, { cause: err });
       throw err;
     }
+  }
+
+  async #treePack(packId: string, opts: Op): Promise<Uint8Array> {
+    let p = this.#treePacks.get(packId);
+    if (p) {
+      this.#treePacks.delete(packId);
+      this.#treePacks.set(packId, p);
+      return p;
+    }
+    p = this.#store.get({ kind: 'data', name: packId }, undefined, opts);
+    this.#treePacks.set(packId, p);
+    let bytes: Uint8Array;
+    try {
+      bytes = await p;
+    } catch (err) {
+      this.#treePacks.delete(packId);
+      throw err;
+    }
+    this.#treeCacheBytes += bytes.length;
+    for (const [id, old] of this.#treePacks) {
+      if (this.#treeCacheBytes <= TREE_CACHE_BYTES || id === packId) break;
+      this.#treePacks.delete(id);
+      this.#treeCacheBytes -= (await old).length;
+    }
+    return bytes;
   }
 
   #key(packId: string, salt: Uint8Array): Buffer {
