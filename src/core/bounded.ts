@@ -7,15 +7,20 @@ export async function mapBounded<T, R>(items: Iterable<T> | AsyncIterable<T>, li
 }
 
 /** Streaming mapBounded: results come out in input order as soon as each is ready, with at most
- *  `limit` calls in flight (and so at most `limit` results buffered). */
+ *  `limit` calls in flight (and so at most `limit` results buffered). After any call fails, no
+ *  new call starts. */
 export async function* mapBoundedIter<T, R>(items: Iterable<T> | AsyncIterable<T>, limit: number, fn: (item: T, index: number) => Promise<R>): AsyncGenerator<R> {
   if (!(limit >= 1)) throw new RangeError(`limit must be ≥ 1, got ${limit}`);
   const inFlight: Promise<R>[] = [];
   let index = 0;
+  let failure: { err: unknown } | undefined;
   try {
     for await (const item of items) {
+      if (failure) throw failure.err;
       const p = fn(item, index++);
-      p.catch(() => undefined);
+      p.catch((err: unknown) => {
+        failure ??= { err };
+      });
       inFlight.push(p);
       if (inFlight.length >= limit) yield await inFlight.shift()!;
     }

@@ -109,6 +109,7 @@ export function parseKeyFile(bytes: Uint8Array): KeyFile {
   } catch (err) {
     throw new IntegrityError('key file is not valid JSON', { cause: err });
   }
+  if (typeof v !== 'object' || v === null) throw new IntegrityError('key file is not a JSON object');
   const k = v as Partial<KeyFile>;
   if (k.version !== 1 || typeof k.data !== 'string' || !k.kdf || (k.kind !== 'password' && k.kind !== 'keyfile')) {
     throw new IntegrityError('key file has an unknown layout or version');

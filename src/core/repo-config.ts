@@ -64,6 +64,6 @@ function checkRepoConfig(cfg: RepoConfig): void {
   }
   const t = cfg.pack?.targetSizeBytes;
   if (!Number.isInteger(t) || t < 1024 * 1024 || t > 256 * 1024 * 1024) bad('pack.targetSizeBytes must be 1 MiB to 256 MiB');
-  if (!cfg.compression || !(cfg.compression.codec in Codec)) bad(`compression.codec must be one of ${Object.keys(Codec).join(', ')}`);
+  if (!cfg.compression || !Object.hasOwn(Codec, cfg.compression.codec)) bad(`compression.codec must be one of ${Object.keys(Codec).join(', ')}`);
   if (!Number.isInteger(cfg.diskBlockSizeBytes) || cfg.diskBlockSizeBytes < 4096) bad('diskBlockSizeBytes must be an integer ≥ 4096');
 }

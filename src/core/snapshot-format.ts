@@ -43,7 +43,13 @@ export function encodeSnapshot(s: Snapshot): Buffer {
 
 /** Decodes a snapshot manifest; rejects with IntegrityError when fields are missing. */
 export function decodeSnapshot(bytes: Uint8Array): Snapshot {
-  const s = JSON.parse(Buffer.from(bytes).toString('utf8')) as Snapshot;
+  let s: Snapshot;
+  try {
+    s = JSON.parse(Buffer.from(bytes).toString('utf8')) as Snapshot;
+  } catch (err) {
+    throw new IntegrityError('snapshot manifest is not valid JSON', { cause: err });
+  }
+  if (typeof s !== 'object' || s === null) throw new IntegrityError('snapshot manifest is not a JSON object');
   if (s.version !== 1 || typeof s.tree !== 'string' || typeof s.time !== 'string' || !Array.isArray(s.paths)) {
     throw new IntegrityError('snapshot manifest has an unknown layout');
   }

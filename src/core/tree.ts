@@ -43,7 +43,8 @@ export interface Tree {
   readonly nodes: readonly TreeNode[];
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** ignoreBOM: a name may start with U+FEFF, which must be kept, not eaten as a byte-order mark. */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Names that are plain ASCII (most) are the same in latin1 and UTF-8: no decode needed. */
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
@@ -74,6 +75,10 @@ export function compareByteNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** The fields of a node in the order they are serialized: a fixed order makes the encoding
+ *  canonical whatever order a node's fields were set in (format v1; docs/format.md). */
+const NODE_KEYS: string[] = ['name', 'nameRaw', 'type', 'mode', 'uid', 'gid', 'mtimeNs', 'ctimeNs', 'atimeNs', 'size', 'inode', 'devId', 'nlink', 'user', 'group', 'rdev', 'linkTarget', 'linkTargetRaw', 'content', 'subtree'];
+
 /** Encodes a tree as canonical JSON bytes: nodes sorted by name bytes, so a directory that did
  *  not change encodes to the same bytes and its tree blob is deduplicated. */
 export function encodeTree(tree: Tree): Buffer {
@@ -82,7 +87,7 @@ export function encodeTree(tree: Tree): Buffer {
   for (let i = 1; i < keyed.length; i++) {
     if (keyed[i]![0] === keyed[i - 1]![0]) throw new IntegrityError(`tree has two entries named ${JSON.stringify(keyed[i]![1].name)}`);
   }
-  return Buffer.from(JSON.stringify({ nodes: keyed.map((k) => k[1]) }));
+  return Buffer.from(`{"nodes":[${keyed.map((k) => JSON.stringify(k[1], NODE_KEYS)).join(',')}]}`);
 }
 
 /** Decodes a tree blob. */

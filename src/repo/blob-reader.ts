@@ -22,6 +22,7 @@ export class BlobReader {
    *  directory of a parent snapshot), so one read of a 16 MiB tree pack replaces thousands of
    *  ranged reads. Bounded by TREE_CACHE_BYTES. */
   readonly #treePacks = new Map<string, Promise<Uint8Array>>();
+  readonly #treePackBytes = new Map<string, number>();
   #treeCacheBytes = 0;
 
   constructor(store: Pick<BlobStore, 'get' | 'location'>, index: CompactIndex, dataKey: Uint8Array, hasher: IdHasher) {
@@ -48,10 +49,11 @@ export class BlobReader {
     try {
       if (type === BlobType.tree) {
         const pack = await this.#treePack(loc.packId, opts);
-        if (loc.offset + loc.length > pack.length) throw new IntegrityError(`pack ${loc.packId.slice(0, 12)} is shorter than the index says`);
+        if (loc.offset + loc.length > pack.length) throw new IntegrityError(`blob ${id.slice(0, 12)}: pack ${loc.packId.slice(0, 12)} is shorter than the index says`);
         sealed = pack.subarray(loc.offset, loc.offset + loc.length);
       } else sealed = await this.#store.get({ kind: 'data', name: loc.packId }, { offset: loc.offset, length: loc.length }, opts);
     } catch (err) {
+      if (err instanceof IntegrityError) throw err;
       throw wrapError(`read blob ${id.slice(0, 12)} from pack ${loc.packId.slice(0, 12)} in ${this.#store.location}`, err);
     }
     return this.openBlob(raw, loc, sealed);
@@ -86,11 +88,17 @@ export class BlobReader {
       this.#treePacks.delete(packId);
       throw err;
     }
-    this.#treeCacheBytes += bytes.length;
-    for (const [id, old] of this.#treePacks) {
+    if (this.#treePacks.get(packId) === p) {
+      this.#treePackBytes.set(packId, bytes.length);
+      this.#treeCacheBytes += bytes.length;
+    }
+    for (const id of this.#treePacks.keys()) {
       if (this.#treeCacheBytes <= TREE_CACHE_BYTES || id === packId) break;
+      const size = this.#treePackBytes.get(id);
+      if (size === undefined) continue; // still loading: its caller holds it
       this.#treePacks.delete(id);
-      this.#treeCacheBytes -= (await old).length;
+      this.#treePackBytes.delete(id);
+      this.#treeCacheBytes -= size;
     }
     return bytes;
   }

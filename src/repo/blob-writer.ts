@@ -72,10 +72,16 @@ export class BlobWriter {
     const key = toHex(id);
     if (this.#index.has(id) || this.#pending.has(key)) return false;
     this.#pending.add(key);
-    const encoded = await encodeBlob(type, data, this.#opts.compression);
-    opts.signal?.throwIfAborted();
     const builder = this.#builders[type];
-    this.stats.bytesAdded += builder.addEncoded(type, id, encoded.codec, encoded.bytes, data.length);
+    try {
+      const encoded = await encodeBlob(type, data, this.#opts.compression);
+      opts.signal?.throwIfAborted();
+      this.stats.bytesAdded += builder.addEncoded(type, id, encoded.codec, encoded.bytes, data.length);
+    } catch (err) {
+      // not in a pack: it must not count as known, or a snapshot could name a blob never stored
+      this.#pending.delete(key);
+      throw err;
+    }
     this.stats.blobsAdded++;
     if (builder.full) await this.#upload(builder.finish(), opts);
     return true;

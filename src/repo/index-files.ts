@@ -38,6 +38,11 @@ export async function loadIndex(store: Pick<BlobStore, 'get' | 'list' | 'locatio
   const superseded = new Set<string>();
   for (const c of contents) for (const s of c.supersedes) superseded.add(s);
   const index = new CompactIndex();
+  let blobs = 0;
+  contents.forEach((c, i) => {
+    if (!superseded.has(ids[i]!)) for (const p of c.packs) blobs += p.entries.length;
+  });
+  index.reserve(blobs);
   const files: IndexId[] = [];
   contents.forEach((c, i) => {
     if (superseded.has(ids[i]!)) return;

@@ -67,15 +67,21 @@ export async function acquireLock(store: Pick<BlobStore, 'put' | 'get' | 'list' 
     await store.delete(ref).catch(() => undefined);
     throw err;
   }
+  let refreshing: Promise<unknown> = Promise.resolve();
+  let released = false;
   const timer = setInterval(() => {
-    store.put(ref, record()).catch(() => undefined);
+    if (!released) refreshing = store.put(ref, record()).catch(() => undefined);
   }, o.refreshMs ?? REFRESH_MS);
   timer.unref();
   return {
     name,
     async release() {
+      released = true;
       clearInterval(timer);
       await store.delete(ref);
+      // a refresh already in flight may land after the delete and bring the lock back: delete
+      // again once it settles, without making release wait on a store that may hang
+      void refreshing.then(() => store.delete(ref)).catch(() => undefined);
     },
   };
 }

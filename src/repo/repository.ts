@@ -142,6 +142,11 @@ export async function initRepository(store: BlobStore, cred: Credential, env: Re
   try {
     await store.put(CONFIG_REF, Buffer.from(JSON.stringify(config, null, 2) + '\n'), { ...opts, ifNoneMatch: true });
   } catch (err) {
+    // our key wraps a master key that no repository uses: it must not stay for unlock to find
+    await store.delete({ kind: 'keys', name: keyId }).catch(() => undefined);
+    if (err instanceof CairnError && err.code === 'E_BLOB_EXISTS') {
+      throw new CairnError('E_REPO_EXISTS', `a repository was created at ${store.location} at the same time`, { cause: err, hint: 'use it as it is' });
+    }
     throw wrapError(`create repository at ${store.location}`, err);
   }
   return new Repository(store, config, master, keyId, env);
