@@ -1,20 +1,17 @@
-import { execFile } from 'node:child_process';
-import { constants } from 'node:fs';
-import { lchown, link, lutimes, mkdir, open, readdir, symlink, chmod, rm } from 'node:fs/promises';
-import { promisify } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, constants, lchownSync, linkSync, lutimesSync, symlinkSync } from 'node:fs';
+import { lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
+import { mapBounded } from '../core/bounded.js';
 import path from 'node:path';
-import { mapBounded, mapBoundedIter } from '../core/bounded.js';
 import { CairnError } from '../core/errors.js';
 import type { BlobId } from '../core/ids.js';
-import { BlobType } from '../core/pack-format.js';
 import type { Snapshot } from '../core/snapshot-format.js';
 import { type TreeNode, nameBytes, nodeByteName } from '../core/tree.js';
 import type { Op } from '../repo/blob-store.js';
 import type { Repository } from '../repo/repository.js';
 import { type BytePath, NO_PROGRESS, type ProgressSink, displayPath, fromUserPath, toFsPath } from './progress.js';
+import { ContentRestorer } from './restore-content.js';
 import { TreeLoader } from './tree-loader.js';
-
-const execFileAsync = promisify(execFile);
 
 /** Where and what to restore. */
 export interface RestoreOptions extends Op {
@@ -26,37 +23,37 @@ export interface RestoreOptions extends Op {
   /** Restore owners (uid/gid); the default is to do so only when running as root. */
   readonly owners?: boolean;
   readonly progress?: ProgressSink;
-  readonly concurrency?: number;
 }
 
 /** What a restore did. */
 export interface RestoreResult {
-  files: number;
-  dirs: number;
-  bytes: number;
+  readonly files: number;
+  readonly dirs: number;
+  readonly bytes: number;
   readonly errors: { path: string; message: string }[];
 }
 
-/** Blobs of one file fetched ahead of the one being written. */
-const PREFETCH = 4;
-
 /** Restores a snapshot (or the sub-paths in `includes`) under `target`, recreating each backed-up
  *  absolute path P as target/P: contents (holes left sparse), modes, owners (as root), mtimes,
- *  symlinks, hard links, empty directories. Every blob is authenticated and checked against its
- *  id as it is read. Entries that fail are reported and skipped. */
+ *  symlinks, hard links, empty directories, FIFOs and (as root) device nodes. Every blob is
+ *  authenticated and checked against its id as it is read. Entries that fail are reported and
+ *  skipped; the rest is restored. */
 export async function restore(repo: Repository, snapshot: Snapshot, opts: RestoreOptions): Promise<RestoreResult> {
   const target = path.resolve(opts.target);
   await checkTarget(target, opts.overwrite === true);
   const includes = (opts.includes ?? []).map((p) => fromUserPath(path.resolve('/', p)).replace(/\/+$/, '') || '/');
   const progress = opts.progress ?? NO_PROGRESS;
-  progress.setTotal(snapshot.summary.filesNew + snapshot.summary.filesChanged + snapshot.summary.filesUnmodified, snapshot.summary.bytesTotal);
-  const r = new Restorer(repo, opts, progress, includes);
+  const s = snapshot.summary;
+  progress.setTotal(s.filesNew + s.filesChanged + s.filesUnmodified, s.bytesTotal);
   await mkdir(target, { recursive: true });
-  await r.dir(snapshot.tree, '', fromUserPath(target));
-  if (includes.length > 0 && r.result.files + r.result.dirs === 0) {
+  const r = new Restorer(repo, opts, progress, includes);
+  await r.walk(snapshot.tree, '', fromUserPath(target));
+  await r.content.run(opts);
+  r.finish();
+  if (includes.length > 0 && r.selected === 0) {
     throw new CairnError('E_PATH_NOT_FOUND', `none of ${includes.map(displayPath).join(', ')} is in the snapshot`, { hint: 'list its paths with cairn ls' });
   }
-  return r.result;
+  return { files: r.content.files + r.linked, dirs: r.dirs.length, bytes: r.content.bytes, errors: r.errors };
 }
 
 async function checkTarget(target: string, overwrite: boolean): Promise<void> {
@@ -76,23 +73,32 @@ async function checkTarget(target: string, overwrite: boolean): Promise<void> {
 
 type Selection = 'all' | 'ancestor' | 'none';
 
+/** Directory entries created at once: creating a file costs ~300 µs on ext4 here and the kernel
+ *  overlaps creates well (18k files: 5.7 s one at a time, 1.9 s with 16 in flight). */
+const CREATE_CONCURRENCY = 16;
+
+/** Walks the snapshot's trees: creates directories and special files at once, plans file
+ *  contents, and afterwards links hard links and sets directory metadata deepest first (after
+ *  everything inside them is written, so their mtimes stay). */
 class Restorer {
-  readonly result: RestoreResult = { files: 0, dirs: 0, bytes: 0, errors: [] };
-  readonly #repo: Repository;
+  readonly errors: { path: string; message: string }[] = [];
+  readonly dirs: { node: TreeNode; dest: Buffer }[] = [];
+  readonly content: ContentRestorer;
+  selected = 0;
+  linked = 0;
   readonly #opts: RestoreOptions;
-  readonly #progress: ProgressSink;
   readonly #includes: readonly BytePath[];
   readonly #trees: TreeLoader;
   readonly #owners: boolean;
-  readonly #links = new Map<string, Promise<BytePath | undefined>>();
+  readonly #firstOfInode = new Map<string, Buffer>();
+  readonly #links: { from: Buffer; to: Buffer; shown: string }[] = [];
 
   constructor(repo: Repository, opts: RestoreOptions, progress: ProgressSink, includes: readonly BytePath[]) {
-    this.#repo = repo;
     this.#opts = opts;
-    this.#progress = progress;
     this.#includes = includes;
     this.#trees = new TreeLoader(repo.reader);
     this.#owners = opts.owners ?? process.getuid?.() === 0;
+    this.content = new ContentRestorer(repo, progress, { owners: this.#owners }, (p, err) => this.#fail(p, err));
   }
 
   #select(snapPath: BytePath): Selection {
@@ -102,145 +108,131 @@ class Restorer {
     return 'none';
   }
 
-  /** Restores the children of tree `id` found at snapshot path `snapPath` into `dest`. */
-  async dir(id: BlobId, snapPath: BytePath, dest: BytePath): Promise<void> {
-    const { signal } = this.#opts;
-    const tree = await this.#trees.load(id, { signal });
-    await mapBounded(tree.nodes, this.#opts.concurrency ?? 8, async (node) => {
+  /** Restores the children of tree `id`, found at snapshot path `snapPath`, into `dest`. */
+  async walk(id: BlobId, snapPath: BytePath, dest: BytePath): Promise<void> {
+    const tree = await this.#trees.load(id, this.#opts);
+    await mapBounded(tree.nodes, CREATE_CONCURRENCY, async (node) => {
       const name = nodeByteName(node);
+      const childSnap = `${snapPath}/${name}`;
       if (name.includes('/') || name === '..' || name === '.' || name === '') {
-        this.#fail(`${snapPath}/${name}`, new CairnError('E_INTEGRITY', 'tree entry has an unsafe name; skipped'));
+        this.#fail(displayPath(childSnap), new CairnError('E_INTEGRITY', 'tree entry has an unsafe name; skipped'));
         return;
       }
-      const childSnap = `${snapPath}/${name}`;
       const sel = this.#select(childSnap);
       if (sel === 'none' || (sel === 'ancestor' && node.type !== 'dir')) return;
+      if (sel === 'all') this.selected++;
       try {
-        await this.#node(node, childSnap, `${dest}/${name}`, sel);
+        await this.#node(node, childSnap, `${dest}/${name}`);
       } catch (err) {
-        if (signal?.aborted) throw err;
-        this.#fail(childSnap, err);
+        if (this.#opts.signal?.aborted) throw err;
+        this.#fail(displayPath(childSnap), err);
       }
     });
   }
 
-  async #node(node: TreeNode, snapPath: BytePath, dest: BytePath, sel: Selection): Promise<void> {
+  async #node(node: TreeNode, snapPath: BytePath, dest: BytePath): Promise<void> {
     const fsDest = toFsPath(dest);
     switch (node.type) {
       case 'dir':
-        await mkdir(fsDest).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== 'EEXIST') throw err;
-        });
-        if (node.subtree) await this.dir(node.subtree, snapPath, dest);
-        this.result.dirs++;
-        break;
-      case 'file':
-        await this.#file(node, dest);
-        break;
+        await this.#makeDir(fsDest);
+        this.dirs.push({ node, dest: fsDest });
+        if (node.subtree) await this.walk(node.subtree, snapPath, dest);
+        return;
+      case 'file': {
+        const key = node.nlink > 1 ? `${node.devId}:${node.inode}` : undefined;
+        // claim the inode before any await: siblings are restored concurrently
+        const first = key !== undefined ? this.#firstOfInode.get(key) : undefined;
+        if (key !== undefined && !first) this.#firstOfInode.set(key, fsDest);
+        await this.#replace(fsDest);
+        if (first) {
+          this.#links.push({ from: first, to: fsDest, shown: displayPath(snapPath) });
+          return;
+        }
+        // O_EXCL: after #replace nothing is there, so no link can lead the write elsewhere
+        await (await open(fsDest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)).close();
+        this.content.add(fsDest, displayPath(snapPath), node);
+        return;
+      }
       case 'symlink':
         await this.#replace(fsDest);
-        await symlink(toFsPath(nameBytes(node.linkTarget ?? '', node.linkTargetRaw)), fsDest);
+        symlinkSync(toFsPath(nameBytes(node.linkTarget ?? '', node.linkTargetRaw)), fsDest);
         break;
       case 'fifo':
         await this.#replace(fsDest);
-        await execFileAsync('mkfifo', ['-m', (node.mode & 0o7777).toString(8), '--', dest], { encoding: 'latin1' });
+        execFileSync('mkfifo', ['-m', (node.mode & 0o7777).toString(8), '--', fsDest.toString('latin1')], { encoding: 'latin1' });
         break;
       case 'blockdev':
       case 'chardev':
         if (!this.#owners) throw new CairnError('E_IO', 'device nodes are restored only as root; skipped');
         await this.#replace(fsDest);
-        await execFileAsync('mknod', ['-m', (node.mode & 0o7777).toString(8), '--', dest, node.type === 'blockdev' ? 'b' : 'c', String(major(node.rdev ?? 0)), String(minor(node.rdev ?? 0))]);
+        execFileSync('mknod', ['-m', (node.mode & 0o7777).toString(8), '--', fsDest.toString('latin1'), node.type === 'blockdev' ? 'b' : 'c', String(major(node.rdev ?? 0)), String(minor(node.rdev ?? 0))]);
         break;
       default:
         return; // sockets belong to the process that made them; like tar and restic, skip them
     }
-    if (sel === 'all' || node.type === 'dir') await this.#meta(node, fsDest);
+    this.#meta(node, fsDest);
   }
 
+  /** Links hard links to their now complete first file and sets directory metadata. */
+  finish(): void {
+    for (const l of this.#links) {
+      try {
+        linkSync(l.from, l.to);
+        this.linked++;
+      } catch (err) {
+        this.#fail(l.shown, err);
+      }
+    }
+    for (let i = this.dirs.length - 1; i >= 0; i--) {
+      const d = this.dirs[i]!;
+      try {
+        this.#meta(d.node, d.dest);
+      } catch (err) {
+        this.#fail(displayPath(d.dest.toString('latin1')), err);
+      }
+    }
+  }
+
+  /** With --overwrite, removes whatever is at `p` (of any type) so the entry can be created new. */
   async #replace(p: Buffer): Promise<void> {
-    if (this.#opts.overwrite) await rm(p, { force: true, recursive: false }).catch(() => undefined);
+    if (this.#opts.overwrite) await rm(p, { recursive: true, force: true });
   }
 
-  async #file(node: TreeNode, dest: BytePath): Promise<void> {
-    const fsDest = toFsPath(dest);
-    const linkKey = node.nlink > 1 ? `${node.devId}:${node.inode}` : undefined;
-    if (linkKey !== undefined) {
-      const first = this.#links.get(linkKey);
-      if (first) {
-        const firstDest = await first;
-        if (firstDest !== undefined) {
-          await this.#replace(fsDest);
-          await link(toFsPath(firstDest), fsDest);
-          this.result.files++;
-          this.#progress.add(1, 0);
-          return;
-        }
-      }
-    }
-    let done!: (p: BytePath | undefined) => void;
-    if (linkKey !== undefined && !this.#links.has(linkKey)) this.#links.set(linkKey, new Promise((res) => (done = res)));
+  /** Creates a directory, or keeps one that is there; anything else in its place (a file, or a
+   *  symlink that would lead the restore outside the target) is removed with --overwrite and is
+   *  an error without it. */
+  async #makeDir(p: Buffer): Promise<void> {
     try {
-      await this.#writeContent(node, fsDest);
-      done?.(dest);
+      await mkdir(p, 0o700);
+      return;
     } catch (err) {
-      done?.(undefined);
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
+    const st = await lstat(p);
+    if (st.isDirectory()) return;
+    if (!this.#opts.overwrite) throw new CairnError('E_TARGET_NOT_EMPTY', 'a non-directory is in the way of this directory', { hint: 'pass --overwrite to replace it' });
+    await rm(p, { recursive: true, force: true });
+    await mkdir(p, 0o700);
   }
 
-  async #writeContent(node: TreeNode, fsDest: Buffer): Promise<void> {
-    const { signal } = this.#opts;
-    const fh = await open(fsDest, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
-    try {
-      const content = node.content ?? [];
-      let pos = 0;
-      const blobs = mapBoundedIter(content, PREFETCH, async (ref) => (typeof ref === 'number' ? ref : this.#repo.reader.load(BlobType.data, ref, { signal })));
-      for await (const b of blobs) {
-        if (typeof b === 'number') {
-          pos += b;
-          continue;
-        }
-        let off = 0;
-        while (off < b.length) off += (await fh.write(b, off, b.length - off, pos + off)).bytesWritten;
-        pos += b.length;
-        this.result.bytes += b.length;
-        this.#progress.add(0, b.length);
-      }
-      if (pos !== node.size) throw new CairnError('E_INTEGRITY', `content adds up to ${pos} bytes, the snapshot says ${node.size}`);
-      await fh.truncate(pos);
-    } finally {
-      await fh.close();
-    }
-    this.result.files++;
-    this.#progress.add(1, 0);
-  }
-
-  async #meta(node: TreeNode, p: Buffer): Promise<void> {
-    if (this.#owners) await lchown(p, node.uid, node.gid).catch((err: unknown) => this.#fail(displayPath(p.toString('latin1')), err));
-    if (node.type !== 'symlink') await chmod(p, node.mode & 0o7777);
-    const mtime = nsToDate(node.mtimeNs);
-    await lutimes(p, mtime, mtime);
+  #meta(node: TreeNode, p: Buffer): void {
+    if (this.#owners) lchownSync(p, node.uid, node.gid);
+    if (node.type !== 'symlink') chmodSync(p, node.mode & 0o7777);
+    const mtime = Number(BigInt(node.mtimeNs) / 1000n) / 1e6;
+    lutimesSync(p, mtime, mtime);
   }
 
   #fail(p: string, err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
-    this.result.errors.push({ path: displayPath(p), message });
-    this.#progress.error(displayPath(p), err);
+    this.errors.push({ path: p, message });
+    this.#opts.progress?.error(p, err);
   }
 }
 
-/** utimes takes seconds as a number: keep microsecond precision (a double holds ns since 1970
- *  only to ~0.2 µs, so the last digits are lost as in every Node restore). */
-function nsToDate(ns: string): number {
-  const n = BigInt(ns);
-  return Number(n / 1000n) / 1e6;
-}
-
 function major(rdev: number): number {
-  return ((rdev >> 8) & 0xfff) | ((rdev >>> 32) & ~0xfff);
+  return ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
 }
 
 function minor(rdev: number): number {
   return (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
 }
-
