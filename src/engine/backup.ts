@@ -96,6 +96,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const walker = new Walker(repo, writer, opts, progress, await IdNames.load());
   const trie = buildTrie(absPaths);
   const rootTree = await walker.saveTrie(trie, '/', parent?.tree, opts.signal);
+  await walker.drain();
   await writer.flush(opts);
   const c = walker.counters;
   const summary: BackupSummary = {
@@ -283,6 +284,11 @@ class Walker {
     this.counters.bytesTotal += saved.sizeBytes;
     this.#progress.add(1, saved.sizeBytes);
     return { ...node, size: saved.sizeBytes, content: saved.content };
+  }
+
+  /** Waits until every chunk handed to the writer is sealed into a pack. */
+  drain(): Promise<void> {
+    return this.#saver.drain();
   }
 
   #fail(p: BytePath, err: unknown): void {

@@ -58,8 +58,9 @@ const SMALL_FILE_BYTES = 256 * 1024;
 /** Bytes read per read() of a large file: 4 MiB keeps the libuv pool busy with few calls. */
 const READ_BYTES = 4 * 1024 * 1024;
 
-/** Reads files, cuts them into chunks, and saves chunks that the repository lacks. All-zero
- *  chunks become holes and are never stored. */
+/** Reads files, cuts them into chunks, and hands chunks that the repository lacks to the blob
+ *  writer without waiting for them to be sealed. All-zero chunks become holes and are never
+ *  stored. Call drain() before flushing the writer. */
 export class FileSaver {
   readonly #writer: Pick<BlobWriter, 'save' | 'known'>;
   readonly #hasher: IdHasher;
@@ -67,6 +68,8 @@ export class FileSaver {
   readonly #params: ChunkerParams;
   readonly #budget: ByteBudget;
   readonly #zeros: Buffer;
+  readonly #inflight = new Set<Promise<void>>();
+  #failure: { err: unknown } | undefined;
 
   constructor(writer: Pick<BlobWriter, 'save' | 'known'>, hasher: IdHasher, gear: Int32Array, params: ChunkerParams, budget: ByteBudget) {
     this.#writer = writer;
@@ -85,9 +88,7 @@ export class FileSaver {
       const small = this.#readSmall(path, sizeHint);
       if (small) {
         const content: ContentRef[] = [];
-        const saves: Promise<unknown>[] = [];
-        if (small.length > 0) await this.#emit(small, content, saves, opts);
-        await Promise.all(saves);
+        if (small.length > 0) await this.#emit(small, content, opts);
         return { content, sizeBytes: small.length };
       }
     }
@@ -121,7 +122,6 @@ export class FileSaver {
     const max = this.#params.maxSizeBytes;
     const chunker = new FastCdcChunker(this.#gear, this.#params);
     const content: ContentRef[] = [];
-    const saves: Promise<unknown>[] = [];
     let buf = Buffer.allocUnsafe(sizeHint < this.#params.minSizeBytes ? sizeHint + 1 : max + READ_BYTES);
     let start = 0;
     let fill = 0;
@@ -152,19 +152,30 @@ export class FileSaver {
           break;
         }
         scan += cut;
-        await this.#emit(buf.subarray(start, scan), content, saves, opts);
+        await this.#emit(buf.subarray(start, scan), content, opts);
         start = scan;
       }
       if (eof) {
-        if (start < fill) await this.#emit(buf.subarray(start, fill), content, saves, opts);
+        if (start < fill) await this.#emit(buf.subarray(start, fill), content, opts);
         break;
       }
     }
-    await Promise.all(saves);
     return { content, sizeBytes: total };
   }
 
-  async #emit(chunk: Buffer, content: ContentRef[], saves: Promise<unknown>[], opts: Op): Promise<void> {
+  /** Waits for every chunk handed to the writer to be sealed into a pack; rethrows the first
+   *  failure. Call before flushing the writer. */
+  async drain(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.all(this.#inflight);
+    this.#throwIfFailed();
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure) throw this.#failure.err;
+  }
+
+  async #emit(chunk: Buffer, content: ContentRef[], opts: Op): Promise<void> {
+    this.#throwIfFailed();
     const n = chunk.length;
     if (chunk[0] === 0 && chunk[n - 1] === 0 && chunk.equals(this.#zeros.subarray(0, n))) {
       const last = content[content.length - 1];
@@ -177,8 +188,21 @@ export class FileSaver {
     if (this.#writer.known(id)) return;
     await this.#budget.acquire(n);
     const copy = Buffer.from(chunk);
-    const p = this.#writer.save(BlobType.data, id, copy, opts).finally(() => this.#budget.release(n));
-    p.catch(() => undefined);
-    saves.push(p);
+    // Not awaited: the file's content list is complete once its chunks are hashed, so the walk
+    // goes on while chunks compress on the pool; the budget bounds what is in flight, and
+    // drain() waits for all of it before the writer flushes.
+    const p: Promise<void> = this.#writer
+      .save(BlobType.data, id, copy, opts)
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          this.#failure ??= { err };
+        },
+      )
+      .finally(() => {
+        this.#budget.release(n);
+        this.#inflight.delete(p);
+      });
+    this.#inflight.add(p);
   }
 }
