@@ -54,11 +54,14 @@ export interface BackupResult {
 /** Entries of one directory handled at once: enough to keep the libuv pool's 4 threads fed
  *  with lstat/open/read calls; measured in native-bench. */
 const DEFAULT_CONCURRENCY = 16;
-/** 48 MiB of chunks in flight: 6 max-size chunks, enough to keep compression busy on both
- *  cores while staying inside the RSS target. */
-const DEFAULT_BUFFER_BYTES = 48 * 1024 * 1024;
+/** Bytes of chunks between reading and sealing: 4 max-size chunks or ~1,600 small files, enough
+ *  to keep both cores compressing (native-bench/RESULTS.md). */
+const DEFAULT_BUFFER_BYTES = 32 * 1024 * 1024;
 /** Files at or above the min chunk size hold a 12 MiB read buffer each: allow two at once. */
 const LARGE_FILE_SLOTS = 2;
+/** Smaller files being read and hashed at once, across all directories: the walk may have many
+ *  directories open, and without this bound every file found waits holding its bytes. */
+const SMALL_FILE_SLOTS = 32;
 
 interface Counters {
   filesNew: number;
@@ -168,6 +171,7 @@ class Walker {
   readonly #names: IdNames;
   readonly #saver: FileSaver;
   readonly #large = new Semaphore(LARGE_FILE_SLOTS);
+  readonly #small = new Semaphore(SMALL_FILE_SLOTS);
   readonly #excluder: Excluder;
   readonly #trees: TreeLoader;
   readonly #concurrency: number;
@@ -222,23 +226,43 @@ class Walker {
       names = [];
     }
     const prev = await this.#trees.byName(parentTree, signal);
-    const nodes = await mapBounded(names, this.#concurrency, (name) => {
+    const nodes: TreeNode[] = [];
+    const subdirs: { name: string; st: BigIntStats }[] = [];
+    // Entries other than directories are handled concurrently; subdirectories one after another,
+    // depth first, so the directories open at once (each holding its entries) are bounded by
+    // the depth of the tree, not its width.
+    await mapBounded(names, this.#concurrency, async (name) => {
       const child = p === '/' ? `/${name}` : `${p}/${name}`;
-      return this.#entry(child, name, prev.get(name), signal, undefined, dev);
+      const st = this.#lstat(child);
+      if (st?.isDirectory()) subdirs.push({ name, st });
+      else if (st) {
+        const node = await this.#entry(child, name, prev.get(name), signal, st, dev);
+        if (node) nodes.push(node);
+      }
     });
-    return this.#saveTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) }, signal);
+    for (const { name, st } of subdirs) {
+      const child = p === '/' ? `/${name}` : `${p}/${name}`;
+      const node = await this.#entry(child, name, prev.get(name), signal, st, dev);
+      if (node) nodes.push(node);
+    }
+    return this.#saveTree({ nodes }, signal);
+  }
+
+  /** lstat of `p`, or undefined when it vanished (silently) or cannot be read (reported). */
+  #lstat(p: BytePath): BigIntStats | undefined {
+    try {
+      return lstatSync(toFsPath(p), { bigint: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#fail(p, err);
+      return undefined;
+    }
   }
 
   /** One directory entry as a tree node, or undefined when it is excluded, vanished or unreadable. */
   async #entry(p: BytePath, name: string, prev: TreeNode | undefined, signal: AbortSignal | undefined, known?: BigIntStats, parentDev?: string): Promise<TreeNode | undefined> {
     signal?.throwIfAborted();
-    let st: BigIntStats;
-    try {
-      st = known ?? lstatSync(toFsPath(p), { bigint: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#fail(p, err);
-      return undefined;
-    }
+    const st = known ?? this.#lstat(p);
+    if (!st) return undefined;
     if (this.#excluder(displayPath(p), st.isDirectory())) return undefined;
     const node = nodeFromStat(name, st, this.#names);
     try {
@@ -277,7 +301,7 @@ class Walker {
       return { ...node, content: prev!.content! };
     }
     const large = size >= this.#repo.config.chunker.minSizeBytes;
-    const saved = large ? await this.#large.with(() => this.#saver.save(p, size, { signal })) : await this.#saver.save(p, size, { signal });
+    const saved = await (large ? this.#large : this.#small).with(() => this.#saver.save(p, size, { signal }));
     if (prev?.type === 'file') this.counters.filesChanged++;
     else this.counters.filesNew++;
     this.counters.bytesRead += saved.sizeBytes;

@@ -85,12 +85,22 @@ export class FileSaver {
    *  is read is saved as it was read. */
   async save(path: BytePath, sizeHint: number, opts: Op = {}): Promise<SavedContent> {
     if (sizeHint < SMALL_FILE_BYTES) {
-      const small = this.#readSmall(path, sizeHint);
+      // take the budget before reading: a file waiting for it must not hold its bytes meanwhile
+      const reserved = sizeHint + 1;
+      await this.#budget.acquire(reserved);
+      let small: Buffer | undefined;
+      try {
+        small = this.#readSmall(path, sizeHint);
+      } catch (err) {
+        this.#budget.release(reserved);
+        throw err;
+      }
       if (small) {
         const content: ContentRef[] = [];
-        if (small.length > 0) await this.#emit(small, content, opts);
+        await this.#emit(small, content, opts, reserved);
         return { content, sizeBytes: small.length };
       }
+      this.#budget.release(reserved);
     }
     const fh = await open(toFsPath(path), constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
@@ -174,10 +184,20 @@ export class FileSaver {
     if (this.#failure) throw this.#failure.err;
   }
 
-  async #emit(chunk: Buffer, content: ContentRef[], opts: Op): Promise<void> {
-    this.#throwIfFailed();
+  /** Hashes one chunk and hands it to the writer unless it is known. `reserved`: bytes of budget
+   *  the caller took for this chunk, whose memory it then owns (no copy is needed); 0 when the
+   *  chunk lies in a reused read buffer. */
+  async #emit(chunk: Buffer, content: ContentRef[], opts: Op, reserved = 0): Promise<void> {
+    try {
+      this.#throwIfFailed();
+    } catch (err) {
+      this.#budget.release(reserved);
+      throw err;
+    }
     const n = chunk.length;
-    if (chunk[0] === 0 && chunk[n - 1] === 0 && chunk.equals(this.#zeros.subarray(0, n))) {
+    if (n === 0 || (chunk[0] === 0 && chunk[n - 1] === 0 && chunk.equals(this.#zeros.subarray(0, n)))) {
+      this.#budget.release(reserved);
+      if (n === 0) return;
       const last = content[content.length - 1];
       if (typeof last === 'number') content[content.length - 1] = last + n;
       else content.push(n);
@@ -185,9 +205,13 @@ export class FileSaver {
     }
     const id = this.#hasher.raw(chunk);
     content.push(toHex(id) as BlobId);
-    if (this.#writer.known(id)) return;
-    await this.#budget.acquire(n);
-    const copy = Buffer.from(chunk);
+    if (this.#writer.known(id)) {
+      this.#budget.release(reserved);
+      return;
+    }
+    const held = reserved > 0 ? reserved : n;
+    if (reserved === 0) await this.#budget.acquire(n);
+    const copy = reserved > 0 ? chunk : Buffer.from(chunk);
     // Not awaited: the file's content list is complete once its chunks are hashed, so the walk
     // goes on while chunks compress on the pool; the budget bounds what is in flight, and
     // drain() waits for all of it before the writer flushes.
@@ -200,7 +224,7 @@ export class FileSaver {
         },
       )
       .finally(() => {
-        this.#budget.release(n);
+        this.#budget.release(held);
         this.#inflight.delete(p);
       });
     this.#inflight.add(p);

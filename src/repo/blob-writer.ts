@@ -17,9 +17,17 @@ export interface BlobWriterOptions {
   readonly random: RandomBytes;
   /** Pack uploads in flight at once; each holds one pack in memory. */
   readonly uploadConcurrency?: number;
+  /** Compressions in flight at once (default ENCODE_CONCURRENCY). */
+  readonly encodeConcurrency?: number;
   /** Write an index file after this many packs, so a crash loses little to re-upload. */
   readonly indexEveryPacks?: number;
 }
+
+/** Compressions in flight. Each holds a native zstd context outside the JS heap, so with small
+ *  blobs a byte budget alone let thousands run at once (1 GB RSS on 150k files). Few in flight
+ *  cost the main thread more per blob in completion work (20 KB blobs: ~80 µs with 8 in flight,
+ *  ~20 µs with 64; native-bench/RESULTS.md). */
+const ENCODE_CONCURRENCY = 32;
 
 /** What a writer has added so far. */
 export interface WriterStats {
@@ -44,6 +52,7 @@ export class BlobWriter {
   readonly #pending = new Set<string>();
   readonly #uploads = new Set<Promise<void>>();
   readonly #slots: Semaphore;
+  readonly #encoders: Semaphore;
   #unindexed: IndexedPack[] = [];
   #indexChain: Promise<unknown> = Promise.resolve();
   #written: IndexId[] = [];
@@ -58,6 +67,7 @@ export class BlobWriter {
       [BlobType.tree]: new PackBuilder(opts.dataKey, opts.random, opts.packTargetBytes),
     };
     this.#slots = new Semaphore(opts.uploadConcurrency ?? 2);
+    this.#encoders = new Semaphore(opts.encodeConcurrency ?? ENCODE_CONCURRENCY);
   }
 
   /** True when the blob is stored or on its way. */
@@ -74,7 +84,7 @@ export class BlobWriter {
     this.#pending.add(key);
     const builder = this.#builders[type];
     try {
-      const encoded = await encodeBlob(type, data, this.#opts.compression);
+      const encoded = await this.#encoders.with(() => encodeBlob(type, data, this.#opts.compression));
       opts.signal?.throwIfAborted();
       this.stats.bytesAdded += builder.addEncoded(type, id, encoded.codec, encoded.bytes, data.length);
     } catch (err) {
