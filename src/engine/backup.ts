@@ -240,6 +240,10 @@ class Walker {
         if (node) nodes.push(node);
       }
     });
+    this.#trees.prefetch(subdirs.map(({ name }) => {
+      const prevNode = prev.get(name);
+      return prevNode?.type === 'dir' ? prevNode.subtree : undefined;
+    }), signal);
     for (const { name, st } of subdirs) {
       const child = p === '/' ? `/${name}` : `${p}/${name}`;
       const node = await this.#entry(child, name, prev.get(name), signal, st, dev);

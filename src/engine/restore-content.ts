@@ -1,4 +1,5 @@
-import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { close, closeSync, constants, fchmod, fchmodSync, fchown, fchownSync, ftruncate, ftruncateSync, futimes, futimesSync, open, openSync, unlinkSync, write, writeSync } from 'node:fs';
+import { Semaphore } from '../core/bounded.js';
 import { mapBounded } from '../core/bounded.js';
 import { CairnError } from '../core/errors.js';
 import { type BlobId, fromHex } from '../core/ids.js';
@@ -8,13 +9,26 @@ import type { BlobLocation } from '../repo/compact-index.js';
 import type { Repository } from '../repo/repository.js';
 import type { ProgressSink } from './progress.js';
 
+/** What a restored file needs of its tree node (the plan holds one per file: keep it small). */
+interface FileMeta {
+  readonly size: number;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** mtime in seconds, as utimes takes it. */
+  readonly mtime: number;
+}
+
 /** One regular file being restored. */
 interface FileTask {
   readonly dest: Buffer;
-  readonly shown: string;
-  readonly node: TreeNode;
+  readonly meta: FileMeta;
+  /** Blob occurrences not yet written. */
   pending: number;
+  /** Blob occurrences in all: a file of one blob is written in one asynchronous pass. */
+  readonly blobs: number;
   fd: number | undefined;
+  created: boolean;
   failed: boolean;
 }
 
@@ -33,6 +47,10 @@ const BLOB_CONCURRENCY = 4;
 const MERGE_GAP_BYTES = 4 * 1024 * 1024;
 /** Files kept open while partly written; more are closed and reopened as needed. */
 const MAX_OPEN_FILES = 256;
+/** Files of one blob created, written and closed at once, each one chain of callbacks on the
+ *  libuv pool (8 threads for restore): creating files costs ~300 µs here and creates overlap
+ *  well (18k files: 1.4 s with 16 in flight, ~56 µs of main thread each). */
+const WHOLE_FILE_CONCURRENCY = 16;
 
 /** How a file's metadata is applied once its content is complete. */
 export interface MetaOptions {
@@ -51,22 +69,27 @@ export class ContentRestorer {
   readonly #progress: ProgressSink;
   readonly #meta: MetaOptions;
   readonly #onError: (path: string, err: unknown) => void;
+  /** Bytes of the target path that prefix every destination: stripped for messages, which name
+   *  the path as backed up. */
+  readonly #targetBytes: number;
   readonly #blobs = new Map<string, BlobTargets>();
   readonly #open: FileTask[] = [];
+  readonly #wholeSlots = new Semaphore(WHOLE_FILE_CONCURRENCY);
+  readonly #whole = new Set<Promise<void>>();
   files = 0;
   bytes = 0;
 
-  constructor(repo: Repository, progress: ProgressSink, meta: MetaOptions, onError: (path: string, err: unknown) => void) {
+  constructor(repo: Repository, progress: ProgressSink, meta: MetaOptions, target: Buffer, onError: (path: string, err: unknown) => void) {
+    this.#targetBytes = target.length;
     this.#repo = repo;
     this.#progress = progress;
     this.#meta = meta;
     this.#onError = onError;
   }
 
-  /** Plans the content of a file, which the caller has created empty; a file with nothing to
-   *  read is finished at once. */
-  add(dest: Buffer, shown: string, node: TreeNode): void {
-    const task: FileTask = { dest, shown, node, pending: 0, fd: undefined, failed: false };
+  /** Plans the content of a file (nothing may exist at `dest`); a file with nothing to read is
+   *  written at once. */
+  async add(dest: Buffer, node: TreeNode): Promise<void> {
     let offset = 0;
     const planned: { b: BlobTargets; offset: number }[] = [];
     try {
@@ -85,12 +108,13 @@ export class ContentRestorer {
       }
       if (offset !== node.size) throw new CairnError('E_INTEGRITY', `content adds up to ${offset} bytes, the snapshot says ${node.size}`);
     } catch (err) {
-      this.#onError(shown, err);
+      this.#onError(this.#show(dest), err);
       return;
     }
+    const meta: FileMeta = { size: node.size, mode: node.mode & 0o7777, uid: node.uid, gid: node.gid, mtime: Number(BigInt(node.mtimeNs) / 1000n) / 1e6 };
+    const task: FileTask = { dest, meta, pending: planned.length, blobs: planned.length, fd: undefined, created: false, failed: false };
     for (const p of planned) p.b.targets.push({ task, offset: p.offset });
-    task.pending = planned.length;
-    if (task.pending === 0) this.#guard(task, () => this.#finish(task));
+    if (task.blobs === 0) await this.#writeWhole(task, EMPTY, 0);
   }
 
   /** Reads every planned blob and writes it where it belongs. */
@@ -102,6 +126,7 @@ export class ContentRestorer {
       else byPack.set(b.loc.packId, [b]);
     }
     await mapBounded(byPack.values(), PACK_CONCURRENCY, (blobs) => this.#pack(blobs, opts));
+    while (this.#whole.size > 0) await Promise.all(this.#whole);
     for (const t of this.#open.splice(0)) this.#close(t);
   }
 
@@ -127,9 +152,51 @@ export class ContentRestorer {
           this.#failAll(b, err);
           return;
         }
-        for (const t of b.targets) this.#guard(t.task, () => this.#write(t.task, data, t.offset));
+        for (const t of b.targets) {
+          if (t.task.blobs === 1) await this.#writeWhole(t.task, data, t.offset);
+          else this.#guard(t.task, () => this.#write(t.task, data, t.offset));
+        }
       });
     }
+  }
+
+  /** Creates, writes and finishes a file of at most one blob in one chain of callbacks (see
+   *  WHOLE_FILE_CONCURRENCY); waits only for a slot, not for the write. */
+  async #writeWhole(task: FileTask, data: Uint8Array, offset: number): Promise<void> {
+    if (task.failed) return;
+    await this.#wholeSlots.acquire();
+    const m = task.meta;
+    const owners = this.#meta.owners;
+    const job = new Promise<void>((resolve, reject) => {
+      open(task.dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600, (err, fd) => {
+        if (err) return reject(err);
+        task.created = true;
+        const fail = (e: Error): void => close(fd, () => reject(e));
+        const steps: ((next: (e: Error | null) => void) => void)[] = [];
+        if (data.length > 0) steps.push((next) => writeAll(fd, data, offset, next));
+        if (offset + data.length !== m.size) steps.push((next) => ftruncate(fd, m.size, next));
+        if (owners) steps.push((next) => fchown(fd, m.uid, m.gid, next));
+        steps.push((next) => fchmod(fd, m.mode, next));
+        steps.push((next) => futimes(fd, m.mtime, m.mtime, next));
+        const run = (i: number): void => {
+          if (i === steps.length) return close(fd, (e) => (e ? reject(e) : resolve()));
+          steps[i]!((e) => (e ? fail(e) : run(i + 1)));
+        };
+        run(0);
+      });
+    })
+      .then(() => {
+        task.pending = 0;
+        this.bytes += data.length;
+        this.files++;
+        this.#progress.add(1, data.length);
+      })
+      .catch((err: unknown) => this.#fail(task, err))
+      .finally(() => {
+        this.#wholeSlots.release();
+        this.#whole.delete(job);
+      });
+    this.#whole.add(job);
   }
 
   #write(task: FileTask, data: Uint8Array, offset: number): void {
@@ -143,7 +210,9 @@ export class ContentRestorer {
   #fd(task: FileTask): number {
     if (task.fd !== undefined) return task.fd;
     if (this.#open.length >= MAX_OPEN_FILES) this.#close(this.#open.shift()!);
-    task.fd = openSync(task.dest, constants.O_WRONLY | constants.O_NOFOLLOW);
+    const create = task.created ? 0 : constants.O_CREAT | constants.O_EXCL;
+    task.fd = openSync(task.dest, constants.O_WRONLY | constants.O_NOFOLLOW | create, 0o600);
+    task.created = true;
     this.#open.push(task);
     return task.fd;
   }
@@ -159,15 +228,18 @@ export class ContentRestorer {
 
   #finish(task: FileTask): void {
     const fd = this.#fd(task);
-    const n = task.node;
-    ftruncateSync(fd, n.size);
-    if (this.#meta.owners) fchownSync(fd, n.uid, n.gid);
-    fchmodSync(fd, n.mode & 0o7777);
-    const mtime = Number(BigInt(n.mtimeNs) / 1000n) / 1e6;
-    futimesSync(fd, mtime, mtime);
+    const m = task.meta;
+    ftruncateSync(fd, m.size);
+    if (this.#meta.owners) fchownSync(fd, m.uid, m.gid);
+    fchmodSync(fd, m.mode);
+    futimesSync(fd, m.mtime, m.mtime);
     this.#close(task);
     this.files++;
     this.#progress.add(1, 0);
+  }
+
+  #show(dest: Buffer): string {
+    return dest.subarray(this.#targetBytes).toString('utf8');
   }
 
   #guard(task: FileTask, fn: () => void): void {
@@ -188,12 +260,30 @@ export class ContentRestorer {
     task.failed = true;
     try {
       this.#close(task);
-      unlinkSync(task.dest); // a partial file must not pass for a restored one
+      if (task.created) unlinkSync(task.dest); // a partial file must not pass for a restored one
     } catch {
-      // the error that matters is the one being reported
+      // the error that matters is the one being reported (the file may not exist)
     }
-    this.#onError(task.shown, err);
+    this.#onError(this.#show(task.dest), err);
   }
+}
+
+const EMPTY = new Uint8Array(0);
+
+
+
+/** write() until all of `data` is written at `offset`. */
+function writeAll(fd: number, data: Uint8Array, offset: number, cb: (err: Error | null) => void): void {
+  let done = 0;
+  const step = (): void => {
+    write(fd, data, done, data.length - done, offset + done, (err, n) => {
+      if (err) return cb(err);
+      done += n;
+      if (done < data.length) step();
+      else cb(null);
+    });
+  };
+  step();
 }
 
 /** Groups blobs sorted by offset into runs read with one ranged read each. */

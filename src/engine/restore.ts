@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, constants, lchownSync, linkSync, lutimesSync, symlinkSync } from 'node:fs';
-import { lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
+import { chmodSync, lchownSync, linkSync, lutimesSync, symlinkSync } from 'node:fs';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { mapBounded } from '../core/bounded.js';
 import path from 'node:path';
 import { CairnError } from '../core/errors.js';
@@ -46,7 +46,7 @@ export async function restore(repo: Repository, snapshot: Snapshot, opts: Restor
   const s = snapshot.summary;
   progress.setTotal(s.filesNew + s.filesChanged + s.filesUnmodified, s.bytesTotal);
   await mkdir(target, { recursive: true });
-  const r = new Restorer(repo, opts, progress, includes);
+  const r = new Restorer(repo, opts, progress, includes, toFsPath(fromUserPath(target)));
   await r.walk(snapshot.tree, '', fromUserPath(target));
   await r.content.run(opts);
   r.finish();
@@ -93,12 +93,12 @@ class Restorer {
   readonly #firstOfInode = new Map<string, Buffer>();
   readonly #links: { from: Buffer; to: Buffer; shown: string }[] = [];
 
-  constructor(repo: Repository, opts: RestoreOptions, progress: ProgressSink, includes: readonly BytePath[]) {
+  constructor(repo: Repository, opts: RestoreOptions, progress: ProgressSink, includes: readonly BytePath[], target: Buffer) {
     this.#opts = opts;
     this.#includes = includes;
     this.#trees = new TreeLoader(repo.reader);
     this.#owners = opts.owners ?? process.getuid?.() === 0;
-    this.content = new ContentRestorer(repo, progress, { owners: this.#owners }, (p, err) => this.#fail(p, err));
+    this.content = new ContentRestorer(repo, progress, { owners: this.#owners }, target, (p, err) => this.#fail(p, err));
   }
 
   #select(snapPath: BytePath): Selection {
@@ -148,9 +148,9 @@ class Restorer {
           this.#links.push({ from: first, to: fsDest, shown: displayPath(snapPath) });
           return;
         }
-        // O_EXCL: after #replace nothing is there, so no link can lead the write elsewhere
-        await (await open(fsDest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)).close();
-        this.content.add(fsDest, displayPath(snapPath), node);
+        // created with O_EXCL when its content is written: after #replace nothing is there, so
+        // no link can lead the write elsewhere
+        await this.content.add(fsDest, node);
         return;
       }
       case 'symlink':

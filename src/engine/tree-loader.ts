@@ -19,10 +19,28 @@ export class TreeLoader {
     return decodeTree(await this.#reader.load(BlobType.tree, id, opts));
   }
 
-  /** The nodes of a tree by byte name; an empty map for no tree. */
+  /** The nodes of a tree by byte name; an empty map for no tree. Takes a prefetched load. */
   async byName(id: BlobId | undefined, signal?: AbortSignal): Promise<Map<string, TreeNode>> {
     if (id === undefined) return EMPTY;
+    const ahead = this.#ahead.get(id);
+    if (ahead) {
+      this.#ahead.delete(id);
+      return ahead;
+    }
     const tree = await this.load(id, { signal });
     return new Map(tree.nodes.map((n) => [nodeByteName(n), n]));
   }
+
+  /** Starts loading trees that byName will soon be asked for (the parent trees of the
+   *  subdirectories about to be walked one after another), so their loads overlap. */
+  prefetch(ids: readonly (BlobId | undefined)[], signal?: AbortSignal): void {
+    for (const id of ids) {
+      if (id === undefined || this.#ahead.has(id)) continue;
+      const p = this.load(id, { signal }).then((t) => new Map(t.nodes.map((n) => [nodeByteName(n), n])));
+      p.catch(() => undefined); // reported by the byName that takes it
+      this.#ahead.set(id, p);
+    }
+  }
+
+  readonly #ahead = new Map<BlobId, Promise<Map<string, TreeNode>>>();
 }
