@@ -84,7 +84,9 @@ export class FileSaver {
    *  the end of the file whatever its size is by then, so a file that grows or shrinks while it
    *  is read is saved as it was read. */
   async save(path: BytePath, sizeHint: number, opts: Op = {}): Promise<SavedContent> {
-    if (sizeHint < SMALL_FILE_BYTES) {
+    // below the min chunk size a file is one chunk (FastCDC cuts nothing before min), so it
+    // needs no chunker
+    if (sizeHint < Math.min(SMALL_FILE_BYTES, this.#params.minSizeBytes)) {
       // take the budget before reading: a file waiting for it must not hold its bytes meanwhile
       const reserved = sizeHint + 1;
       await this.#budget.acquire(reserved);

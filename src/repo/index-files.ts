@@ -1,30 +1,23 @@
-import { encode } from '../core/codec.js';
 import { wrapError } from '../core/errors.js';
-import { plainHash } from '../core/hash.js';
 import type { IndexId, RandomBytes } from '../core/ids.js';
 import { type IndexFileContent, decodeIndexFile, encodeIndexFile } from '../core/index-format.js';
-import { openFile, sealFile } from '../core/sealed-file.js';
 import { mapBounded } from '../core/bounded.js';
 import type { BlobStore, Op } from './blob-store.js';
 import { CompactIndex } from './compact-index.js';
+import { getSealedFile, putSealedFile } from './sealed-files.js';
 
 /** Index files read at once while loading: enough to hide a blob store's latency. */
 const LOAD_CONCURRENCY = 8;
 
 /** Seals and stores one index file; its name is the hash of its bytes. */
 export async function writeIndexFile(store: Pick<BlobStore, 'put'>, dataKey: Uint8Array, content: IndexFileContent, random: RandomBytes, opts: Op = {}): Promise<IndexId> {
-  const body = await encode(encodeIndexFile(content), { codec: 'zstd', level: 3 });
-  const file = sealFile(dataKey, 'index', body, random);
-  const id = plainHash(file) as IndexId;
-  await store.put({ kind: 'index', name: id }, file, opts);
-  return id;
+  return (await putSealedFile(store, 'index', 'index', dataKey, encodeIndexFile(content), random, opts)) as IndexId;
 }
 
 /** Reads and opens one index file. */
 export async function readIndexFile(store: Pick<BlobStore, 'get' | 'location'>, dataKey: Uint8Array, id: IndexId, opts: Op = {}): Promise<IndexFileContent> {
   try {
-    const file = await store.get({ kind: 'index', name: id }, undefined, opts);
-    return decodeIndexFile(await openFile(dataKey, 'index', file));
+    return decodeIndexFile(await getSealedFile(store, 'index', 'index', dataKey, id, opts));
   } catch (err) {
     throw wrapError(`load index ${id.slice(0, 12)} from ${store.location}`, err);
   }

@@ -12,5 +12,6 @@ export * from './blob-reader.js';
 export * from './index-files.js';
 export * from './key-ring.js';
 export * from './snapshots.js';
+export * from './sealed-files.js';
 export * from './locks.js';
 export * from './repository.js';

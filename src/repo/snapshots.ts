@@ -1,11 +1,9 @@
-import { encode } from '../core/codec.js';
 import { CairnError, NotFoundError, wrapError } from '../core/errors.js';
-import { plainHash } from '../core/hash.js';
 import type { RandomBytes, SnapshotId } from '../core/ids.js';
 import { type Snapshot, decodeSnapshot, encodeSnapshot } from '../core/snapshot-format.js';
-import { openFile, sealFile } from '../core/sealed-file.js';
 import { mapBounded } from '../core/bounded.js';
 import type { BlobStore, Op } from './blob-store.js';
+import { getSealedFile, putSealedFile } from './sealed-files.js';
 
 /** A snapshot with its id. */
 export interface SnapshotEntry {
@@ -15,18 +13,13 @@ export interface SnapshotEntry {
 
 /** Seals and stores a snapshot manifest, named by the hash of its bytes. */
 export async function saveSnapshot(store: Pick<BlobStore, 'put'>, dataKey: Uint8Array, snap: Snapshot, random: RandomBytes, opts: Op = {}): Promise<SnapshotId> {
-  const file = sealFile(dataKey, 'snapshot', await encode(encodeSnapshot(snap), { codec: 'zstd', level: 3 }), random);
-  const id = plainHash(file) as SnapshotId;
-  await store.put({ kind: 'snapshots', name: id }, file, opts);
-  return id;
+  return (await putSealedFile(store, 'snapshots', 'snapshot', dataKey, encodeSnapshot(snap), random, opts)) as SnapshotId;
 }
 
 /** Loads one snapshot manifest. */
 export async function loadSnapshot(store: Pick<BlobStore, 'get' | 'location'>, dataKey: Uint8Array, id: SnapshotId, opts: Op = {}): Promise<Snapshot> {
   try {
-    const file = await store.get({ kind: 'snapshots', name: id }, undefined, opts);
-    if (plainHash(file) !== id) throw new CairnError('E_INTEGRITY', 'file does not hash to its name');
-    return decodeSnapshot(await openFile(dataKey, 'snapshot', file));
+    return decodeSnapshot(await getSealedFile(store, 'snapshots', 'snapshot', dataKey, id, opts));
   } catch (err) {
     if (err instanceof NotFoundError) throw new NotFoundError(`no snapshot ${id}`, { code: 'E_SNAPSHOT_NOT_FOUND', cause: err });
     throw wrapError(`load snapshot ${id.slice(0, 12)}`, err);

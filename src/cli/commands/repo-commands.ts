@@ -3,7 +3,7 @@ import { CairnError } from '../../core/errors.js';
 import { addKey, listKeys, resolveKeyId } from '../../repo/key-ring.js';
 import { removeLocks } from '../../repo/locks.js';
 import { initRepository } from '../../repo/repository.js';
-import { type GlobalOptions, createKeyFile, credentialFor, hostEnv, isAlive, openRepo, storeFor, withLock } from '../context.js';
+import { type GlobalOptions, createKeyFile, credentialFor, hostEnv, isAlive, openRepo, storeFor } from '../context.js';
 import { emit } from '../output.js';
 import { readFile } from 'node:fs/promises';
 import type { Credential } from '../../core/keys.js';
@@ -76,7 +76,7 @@ export function registerRepoCommands(program: Command, globals: () => GlobalOpti
       const keys = await listKeys(repo.store);
       const id = resolveKeyId(keys, idPrefix);
       if (id === repo.keyId) throw new CairnError('E_USAGE', 'refusing to remove the key this command was unlocked with', { hint: 'unlock with another key to remove this one' });
-      await withLock(repo, 'key remove', true, () => repo.store.delete({ kind: 'keys', name: id }));
+      await repo.store.delete({ kind: 'keys', name: id });
       emit(g.json, { removed: id }, () => `removed key ${id.slice(0, 12)}`);
     });
   key

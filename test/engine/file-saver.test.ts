@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChunkerParams } from '../../src/core/chunker.js';
+import { BlobType } from '../../src/core/pack-format.js';
+import type { BlobId } from '../../src/core/ids.js';
+import { ByteBudget, FileSaver } from '../../src/engine/file-saver.js';
+import { fromUserPath } from '../../src/engine/progress.js';
+import type { Repository } from '../../src/repo/repository.js';
+import { newTestRepo } from '../repo/fixtures.js';
+
+// Small chunks, so files of a few KiB take the multi-chunk read path.
+const PARAMS: ChunkerParams = { minSizeBytes: 256, avgSizeBytes: 1024, maxSizeBytes: 4096 };
+
+let dir: string;
+let repo: Repository;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-saver-'));
+  ({ repo } = await newTestRepo());
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Saves `file` as the walker would, with `sizeHint` as lstat's size, and reads it back. */
+async function saveAndRead(file: string, sizeHint: number): Promise<{ bytes: Buffer; content: readonly (BlobId | number)[]; size: number }> {
+  const writer = repo.newWriter();
+  const saver = new FileSaver(writer, repo.hasher, repo.gear, PARAMS, new ByteBudget(64 * 1024));
+  const saved = await saver.save(fromUserPath(file), sizeHint);
+  await saver.drain();
+  await writer.flush();
+  const parts: Buffer[] = [];
+  for (const ref of saved.content) parts.push(typeof ref === 'number' ? Buffer.alloc(ref) : Buffer.from(await repo.reader.load(BlobType.data, ref)));
+  return { bytes: Buffer.concat(parts), content: saved.content, size: saved.sizeBytes };
+}
+
+describe('FileSaver', () => {
+  it.each([
+    ['grew after lstat (small read path)', 100, 10],
+    ['shrank after lstat (small read path)', 100, 5000],
+    ['grew after lstat (chunked read path)', 20_000, 300],
+    ['shrank after lstat (chunked read path)', 3_000, 20_000],
+    ['is empty', 0, 0],
+    ['was empty at lstat and grew', 5_000, 0],
+  ])('saves what it reads when the file %s', async (_what, actualBytes, sizeHint) => {
+    const file = path.join(dir, `f-${actualBytes}-${sizeHint}`);
+    const data = randomBytes(actualBytes);
+    await writeFile(file, data);
+    const r = await saveAndRead(file, sizeHint);
+    expect(r.size).toBe(actualBytes);
+    expect(r.bytes.equals(data)).toBe(true);
+  });
+
+  it('records all-zero chunks as holes, never stored, and stores the rest', async () => {
+    const file = path.join(dir, 'sparse');
+    const data = Buffer.concat([Buffer.alloc(40_000), randomBytes(3000), Buffer.alloc(40_000)]);
+    await writeFile(file, data);
+    const before = repo.index.size;
+    const r = await saveAndRead(file, data.length);
+    expect(r.bytes.equals(data)).toBe(true);
+    const holes = r.content.filter((c): c is number => typeof c === 'number');
+    expect(holes.reduce((a, b) => a + b, 0)).toBeGreaterThan(70_000);
+    const stored = r.content.filter((c) => typeof c === 'string');
+    expect(repo.index.size - before).toBeLessThanOrEqual(stored.length);
+    expect(stored.length).toBeGreaterThan(0);
+  });
+
+  it('rejects a file that vanished with ENOENT (the walker skips it)', async () => {
+    const saver = new FileSaver(repo.newWriter(), repo.hasher, repo.gear, PARAMS, new ByteBudget(1 << 20));
+    await expect(saver.save(fromUserPath(path.join(dir, 'gone')), 10)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
