@@ -222,6 +222,12 @@ describe('backup and restore through the CLI', () => {
 
     const unicode = await cairn('ls', snaps[0]!, path.join(src, UNICODE_NAME));
     expect(unicode.stdout).toBe(`${path.join(src, UNICODE_NAME)}\n`);
+
+    // text output quotes names that would otherwise be ambiguous; JSON carries the exact bytes
+    const text = await cairn('ls', snaps[0]!);
+    expect(text.stdout).toContain(`${JSON.stringify(path.join(src, NEWLINE_NAME))}\n`);
+    const bad = parseJsonLines<{ path: string; pathRaw?: string }>(r).find((e) => e.path === path.join(src, 'f\uFFFD\uFFFD'));
+    expect(Buffer.from(bad!.pathRaw!, 'base64').equals(Buffer.concat([Buffer.from(src + '/f'), Buffer.from([0xff, 0xfe])]))).toBe(true);
   }, TIMEOUT_MS);
 
   it('check --read-data finds every pack sound', async () => {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { restore } from '../../engine/restore.js';
 import { resolveSnapshot } from '../../repo/snapshots.js';
-import { type GlobalOptions, openRepo } from '../context.js';
+import { type GlobalOptions, openRepo, withLock } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { emit, formatBytes, progressFor } from '../output.js';
 
@@ -21,7 +21,8 @@ export function registerRestore(program: Command, globals: () => GlobalOptions, 
       const { id, snapshot } = resolveSnapshot(await repo.listSnapshots({ signal }), ref, o.host ? { host: o.host } : {});
       const progress = progressFor(g, 'restore');
       const started = Date.now();
-      const r = await restore(repo, snapshot, { target: o.target, includes: o.include, overwrite: o.overwrite === true, progress, signal }).finally(() => progress.stop());
+      // a shared lock: prune (exclusive) must not delete packs while they are being read
+      const r = await withLock(repo, 'restore', false, () => restore(repo, snapshot, { target: o.target, includes: o.include, overwrite: o.overwrite === true, progress, signal }), signal).finally(() => progress.stop());
       const durationMs = Date.now() - started;
       emit(g.json, { snapshotId: id, target: o.target, files: r.files, dirs: r.dirs, bytes: r.bytes, durationMs, errors: r.errors }, () =>
         [`restored snapshot ${id.slice(0, 12)} to ${o.target}: ${r.files} files, ${r.dirs} dirs, ${formatBytes(r.bytes)} in ${(durationMs / 1000).toFixed(1)} s`, ...(r.errors.length ? [`${r.errors.length} path(s) failed (see warnings above)`] : [])].join('\n'),

@@ -42,8 +42,13 @@ export function registerSnapshotCommands(program: Command, globals: () => Global
       for await (const { path: p, node } of walkTree(new TreeLoader(repo.reader), snapshot.tree, '', { signal })) {
         if (prefix && p !== prefix && !p.startsWith(prefix + '/')) continue;
         found = true;
-        const shown = displayPath(p);
-        if (g.json) process.stdout.write(JSON.stringify({ path: shown, snapshot: id, ...node, name: undefined, nameRaw: undefined, byteName: undefined, content: undefined, chunks: node.content?.length ?? 0 }) + '\n');
+        const text = displayPath(p);
+        const shown = quoteIfNeeded(text);
+        if (g.json) {
+          const raw = Buffer.from(p, 'latin1');
+          const exact = Buffer.from(text, 'utf8').equals(raw);
+          process.stdout.write(JSON.stringify({ path: text, ...(exact ? {} : { pathRaw: raw.toString('base64') }), snapshot: id, ...node, name: undefined, nameRaw: undefined, content: undefined, chunks: node.content?.length ?? 0 }) + '\n');
+        }
         else if (o.long) process.stdout.write(`${modeString(node.type, node.mode)} ${String(node.user ?? node.uid).padEnd(8)} ${String(node.group ?? node.gid).padEnd(8)} ${String(node.size).padStart(12)} ${new Date(Number(BigInt(node.mtimeNs) / 1000000n)).toISOString()} ${shown}${node.linkTarget !== undefined ? ` -> ${node.linkTarget}` : ''}\n`);
         else process.stdout.write(shown + '\n');
       }
@@ -68,6 +73,12 @@ export function registerSnapshotCommands(program: Command, globals: () => Global
       }
       if (!g.json) process.stdout.write(`\n${counts['+']} added, ${counts['-']} removed, ${counts.M} modified, ${counts.U} metadata only\n`);
     });
+}
+
+/** A path as ls prints it: as is, or JSON-quoted when it holds a control character (a newline
+ *  in a name would otherwise read as two entries) or bytes that are not UTF-8 (shown as U+FFFD). */
+function quoteIfNeeded(p: string): string {
+  return /[\u0000-\u001f\u007f\ufffd]/.test(p) ? JSON.stringify(p) : p;
 }
 
 function modeString(type: string, mode: number): string {
