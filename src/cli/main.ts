@@ -13,8 +13,10 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 
 const { runCli } = await import('./program.js');
 const controller = new AbortController();
+// The agent handles its own signals (stop scheduling, cancel at a safe point, exit cleanly).
+const isAgent = process.argv.slice(2).includes('agent');
 let interrupts = 0;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+for (const sig of isAgent ? [] : (['SIGINT', 'SIGTERM'] as const)) {
   process.on(sig, () => {
     interrupts++;
     if (interrupts > 1) process.exit(130);

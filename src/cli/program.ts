@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { CairnError } from '../core/errors.js';
+import { registerAgent } from './commands/agent-command.js';
 import { registerBackup } from './commands/backup-command.js';
 import { registerCheck } from './commands/check-command.js';
 import { registerRepoCommands } from './commands/repo-commands.js';
@@ -28,6 +29,7 @@ export function buildProgram(signal: AbortSignal): Command {
   registerRestore(program, globals, signal);
   registerSnapshotCommands(program, globals, signal);
   registerCheck(program, globals, signal);
+  registerAgent(program);
   for (const c of program.commands) c.exitOverride().showHelpAfterError();
   return program;
 }

@@ -1,6 +1,7 @@
 import { LockedError } from '../core/errors.js';
 import { type RandomBytes, randomId } from '../core/ids.js';
 import type { BlobInfo, BlobStore, Op } from './blob-store.js';
+import type { Repository } from './repository.js';
 
 /** A lock file (locks/<random id>, plain JSON: it holds no secret). */
 export interface LockRecord {
@@ -110,4 +111,39 @@ async function readLock(store: Pick<BlobStore, 'get'>, info: BlobInfo, o: Op): P
 function isStale(rec: LockRecord, info: BlobInfo, o: Pick<LockOptions, 'host' | 'now' | 'isAlive' | 'staleAfterMs'>): boolean {
   if (rec.host === o.host && !o.isAlive(rec.pid)) return true;
   return o.now().getTime() - info.modifiedMs > (o.staleAfterMs ?? STALE_AFTER_MS);
+}
+
+/** Takes a lock on the repository for `purpose`. */
+export function lockRepo(repo: Pick<Repository, 'store' | 'env'>, purpose: string, exclusive: boolean, signal?: AbortSignal): Promise<HeldLock> {
+  return acquireLock(repo.store, {
+    exclusive,
+    purpose,
+    host: repo.env.host,
+    pid: process.pid,
+    username: repo.env.username,
+    now: repo.env.now,
+    random: repo.env.random,
+    isAlive,
+    signal,
+  });
+}
+
+/** Whether a process of this host is alive (EPERM means it is, under another user). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Runs `fn` holding a lock, releasing it afterwards whatever happens. */
+export async function withLock<R>(repo: Pick<Repository, 'store' | 'env'>, purpose: string, exclusive: boolean, fn: () => Promise<R>, signal?: AbortSignal): Promise<R> {
+  const lock = await lockRepo(repo, purpose, exclusive, signal);
+  try {
+    return await fn();
+  } finally {
+    await lock.release().catch(() => undefined);
+  }
 }

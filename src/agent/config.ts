@@ -1,0 +1,171 @@
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import cron from 'node-cron';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../core/errors.js';
+
+const Name = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'lowercase letters, digits, - and _' });
+const NonEmpty = Type.String({ minLength: 1 });
+
+/** A folder source: what to back up, when, and how it is tagged. */
+const FolderSource = Type.Object(
+  {
+    name: Name,
+    kind: Type.Literal('folder'),
+    paths: Type.Array(NonEmpty, { minItems: 1 }),
+    excludes: Type.Optional(Type.Array(NonEmpty)),
+    oneFileSystem: Type.Optional(Type.Boolean()),
+    tags: Type.Optional(Type.Array(NonEmpty)),
+    /** Cron expressions (5 or 6 fields); several a day are fine. */
+    schedule: Type.Array(NonEmpty, { minItems: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+/** The agent's configuration file (YAML). Secrets are never inline: a key file, a password
+ *  file, or the name of an environment variable that holds the password. */
+export const AgentConfigSchema = Type.Object(
+  {
+    agent: Type.Optional(Type.Object({ name: Type.Optional(NonEmpty), stateDir: Type.Optional(NonEmpty) }, { additionalProperties: false })),
+    repository: Type.Object(
+      {
+        path: NonEmpty,
+        keyFile: Type.Optional(NonEmpty),
+        passwordFile: Type.Optional(NonEmpty),
+        passwordEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'an environment variable name' })),
+      },
+      { additionalProperties: false },
+    ),
+    sources: Type.Array(FolderSource, { minItems: 1 }),
+    log: Type.Optional(Type.Object({ level: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace'].map((l) => Type.Literal(l)))) }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+
+/** The configuration as written. */
+export type AgentConfigFile = Static<typeof AgentConfigSchema>;
+/** A configured folder source. */
+export type SourceConfig = Static<typeof FolderSource>;
+
+/** The configuration with defaults applied and paths made absolute (relative paths are taken
+ *  from the directory of the config file, so a service finds them whatever its working dir). */
+export interface AgentConfig {
+  readonly file: string;
+  readonly agentName: string;
+  readonly stateDir: string;
+  readonly repository: { readonly path: string; readonly keyFile?: string; readonly passwordFile?: string; readonly passwordEnv?: string };
+  readonly sources: readonly SourceConfig[];
+  readonly logLevel: string;
+}
+
+/** One problem in a config file: where, what was there, and what is allowed. */
+export interface ConfigProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Reads and validates a config file; rejects with ConfigError (E_CONFIG_INVALID) listing every
+ *  problem at once. */
+export async function loadAgentConfig(file: string): Promise<AgentConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseAgentConfig(text, path.resolve(file));
+}
+
+/** Validates config text (see loadAgentConfig). */
+export function parseAgentConfig(text: string, file: string): AgentConfig {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${file}: not valid YAML: ${(err as Error).message}`, { cause: err });
+  }
+  const problems = checkConfig(doc);
+  if (problems.length > 0) {
+    const lines = problems.map((p) => `  ${p.path}: ${p.message}`);
+    throw new ConfigError(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${lines.join('\n')}`, { hint: 'fix these keys and start again; cairn agent --check-config FILE checks a file without starting' });
+  }
+  const c = doc as AgentConfigFile;
+  const base = path.dirname(file);
+  const abs = (p: string): string => path.resolve(base, p);
+  return {
+    file,
+    agentName: c.agent?.name ?? os.hostname(),
+    stateDir: abs(c.agent?.stateDir ?? 'var/state'),
+    repository: {
+      path: abs(c.repository.path),
+      ...(c.repository.keyFile !== undefined ? { keyFile: abs(c.repository.keyFile) } : {}),
+      ...(c.repository.passwordFile !== undefined ? { passwordFile: abs(c.repository.passwordFile) } : {}),
+      ...(c.repository.passwordEnv !== undefined ? { passwordEnv: c.repository.passwordEnv } : {}),
+    },
+    sources: c.sources.map((s) => ({ ...s, paths: s.paths.map(abs) })),
+    logLevel: c.log?.level ?? 'info',
+  };
+}
+
+/** Every problem in a parsed config document, schema and meaning alike. */
+export function checkConfig(doc: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const seen = new Set<string>();
+  for (const e of Value.Errors(AgentConfigSchema, doc)) {
+    const where = keyPath(e.path);
+    // a union reports each branch; one line per key is enough
+    if (seen.has(where)) continue;
+    seen.add(where);
+    problems.push({ path: where, message: describe(e.path, e.value, e.message, e.schema) });
+  }
+  // the checks of meaning run on whatever parts have the right shape, so one run reports all
+  if (typeof doc !== 'object' || doc === null) return problems;
+  const c = doc as Partial<Record<string, unknown>>;
+  const repo = c.repository;
+  if (typeof repo === 'object' && repo !== null) {
+    const secrets = ['keyFile', 'passwordFile', 'passwordEnv'].filter((k) => (repo as Record<string, unknown>)[k] !== undefined);
+    if (secrets.length !== 1 && !('password' in repo)) {
+      problems.push({ path: 'repository', message: `give exactly one of keyFile, passwordFile, passwordEnv (found ${secrets.length === 0 ? 'none' : secrets.join(', ')}); secrets are never written in the config itself` });
+    }
+  }
+  const names = new Set<string>();
+  (Array.isArray(c.sources) ? c.sources : []).forEach((src: unknown, i) => {
+    if (typeof src !== 'object' || src === null) return;
+    const { name, schedule } = src as { name?: unknown; schedule?: unknown };
+    if (typeof name === 'string') {
+      if (names.has(name)) problems.push({ path: `sources[${i}].name`, message: `"${name}" is used by an earlier source; names must be unique` });
+      names.add(name);
+    }
+    (Array.isArray(schedule) ? schedule : []).forEach((expr: unknown, j) => {
+      if (typeof expr === 'string' && expr !== '' && !cron.validate(expr)) {
+        problems.push({ path: `sources[${i}].schedule[${j}]`, message: `"${expr}" is not a cron expression: use 5 or 6 fields (second? minute hour day-of-month month day-of-week), e.g. "0 */6 * * *"` });
+      }
+    });
+  });
+  return problems;
+}
+
+function keyPath(pointer: string): string {
+  if (pointer === '') return '(top level)';
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '');
+}
+
+function describe(pointer: string, value: unknown, message: string, schema: unknown): string {
+  const shown = value === undefined ? 'missing' : JSON.stringify(value)?.slice(0, 80);
+  const s = schema as { description?: string; const?: unknown; anyOf?: { const?: unknown }[] };
+  if (message.startsWith('Unexpected property')) {
+    const key = pointer.split('/').pop();
+    if (key === 'password') return 'passwords are never written in the config: use passwordFile or passwordEnv';
+    return 'unknown key: remove it, or check its spelling and indentation';
+  }
+  if (value === undefined) return `missing: ${message.replace(/^Expected /, 'expected ')}`;
+  const allowed = s.anyOf?.every((a) => a.const !== undefined) ? `one of ${s.anyOf.map((a) => JSON.stringify(a.const)).join(', ')}` : (s.description ?? message.replace(/^Expected /, ''));
+  return `${shown} is not allowed: expected ${allowed}`;
+}

@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import type { RepoEnv } from './repository.js';
+
+/** The host's randomness, clock and identity, for the repository. */
+export function hostEnv(): RepoEnv {
+  return {
+    random: bufferedRandom(),
+    now: () => new Date(),
+    host: os.hostname(),
+    username: safeUsername(),
+  };
+}
+
+/** A CSPRNG source that draws 64 KiB at a time from the OS: every blob takes a 12-byte nonce,
+ *  and one randomBytes call per nonce cost ~8 µs (2.6% of a backup's main thread). */
+export function bufferedRandom(poolBytes = 64 * 1024): (n: number) => Uint8Array {
+  let pool = randomBytes(poolBytes);
+  let at = 0;
+  return (n) => {
+    if (n > poolBytes / 4) return randomBytes(n);
+    if (at + n > pool.length) {
+      pool = randomBytes(poolBytes);
+      at = 0;
+    }
+    const out = Uint8Array.prototype.slice.call(pool, at, at + n);
+    at += n;
+    return out;
+  };
+}
+
+function safeUsername(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? 'unknown');
+  }
+}
+
+/** Creates a new key file of 32 random bytes (mode 0600), refusing to overwrite one. */
+export async function createKeyFile(file: string): Promise<Buffer> {
+  const bytes = Buffer.from(randomBytes(32).toString('base64') + '\n');
+  await writeFile(file, bytes, { flag: 'wx', mode: 0o600 });
+  await chmod(file, 0o600);
+  return bytes;
+}
