@@ -19,46 +19,52 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? v : v.toFixed(2)} ${units[i]}`;
 }
 
-/** A progress sink that draws a bar with rate and ETA on a terminal (stderr), and prints only
- *  errors elsewhere. Errors are printed as they happen either way, unless `json`. */
+/** A progress sink that draws a bar with rate and ETA on a terminal (stderr) when the total is
+ *  known (restore; a backup with a parent snapshot), and files, bytes and rate when it is not.
+ *  Errors are printed as they happen unless `json`; nothing is drawn on a pipe. */
 export function progressFor(opts: { json?: boolean; quiet?: boolean }, label: string): ProgressSink & { stop(): void } {
   const tty = process.stderr.isTTY === true && !opts.json && !opts.quiet;
   let files = 0;
   let bytes = 0;
   let totalBytes = 0;
-  const bar = tty
-    ? new SingleBar({
-        format: `${label} [{bar}] {percentage}% | {files} files | {done} | {rate}/s | ETA {eta_formatted}`,
-        barCompleteChar: '#',
-        barIncompleteChar: '.',
-        hideCursor: true,
-        stream: process.stderr,
-        etaBuffer: 50,
-        fps: 4,
-      })
-    : undefined;
+  let bar: SingleBar | undefined;
   const started = Date.now();
-  bar?.start(1, 0, { files: 0, done: '0 B', rate: '0 B' });
-  const update = (): void => {
+  const payload = (): Record<string, string | number> => {
     const secs = Math.max((Date.now() - started) / 1000, 0.001);
-    bar?.update(bytes, { files, done: formatBytes(bytes), rate: formatBytes(bytes / secs) });
+    return { files, done: formatBytes(bytes), rate: formatBytes(bytes / secs) };
+  };
+  const ensureBar = (): SingleBar | undefined => {
+    if (!tty || bar) return bar;
+    const known = totalBytes > 0;
+    bar = new SingleBar({
+      format: known ? `${label} [{bar}] {percentage}% | {files} files | {done} | {rate}/s | ETA {eta_formatted}` : `${label} | {files} files | {done} | {rate}/s`,
+      barCompleteChar: '#',
+      barIncompleteChar: '.',
+      hideCursor: true,
+      stream: process.stderr,
+      etaBuffer: 50,
+      fps: 4,
+    });
+    bar.start(known ? totalBytes : 1, 0, payload());
+    return bar;
   };
   return {
     add(f, b) {
       files += f;
       bytes += b;
-      update();
+      // a total estimated from the parent can be passed: keep the bar at its end, not beyond
+      ensureBar()?.update(totalBytes > 0 ? Math.min(bytes, totalBytes) : 0, payload());
     },
     setTotal(_f, b) {
       totalBytes = b;
-      bar?.setTotal(Math.max(totalBytes, 1));
+      if (bar) bar.setTotal(Math.max(b, 1));
     },
     error(path, err) {
       if (opts.json) return;
       const msg = err instanceof Error ? err.message : String(err);
-      if (bar) bar.stop();
+      bar?.stop();
+      bar = undefined;
       process.stderr.write(`warning: ${path}: ${msg}\n`);
-      if (bar) bar.start(Math.max(totalBytes, 1), bytes, { files, done: formatBytes(bytes), rate: '' });
     },
     stop() {
       bar?.stop();

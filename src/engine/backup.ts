@@ -94,6 +94,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const source = opts.source ?? { name: absPaths.join(','), kind: 'folder' as const };
   const parentId = await pickParent(repo, opts, absPaths, source.name);
   const parent = parentId ? await repo.loadSnapshot(parentId, opts) : undefined;
+  // the parent's totals are the best cheap estimate of this run's (most runs change little)
+  if (parent) progress.setTotal(parent.summary.filesNew + parent.summary.filesChanged + parent.summary.filesUnmodified, parent.summary.bytesTotal);
   await repo.adoptOrphanPacks(opts);
   const writer = repo.newWriter();
   const walker = new Walker(repo, writer, opts, progress, await IdNames.load());
