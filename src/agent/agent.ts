@@ -39,7 +39,6 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const log = opts.logger ?? pino({ level: config.logLevel, redact: ['password', '*.password'] });
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
   const repo = await openOrCreate(config, log);
-  await repo.loadIndex();
   log.info({ repository: repo.store.location, sources: config.sources.map((s) => s.name) }, 'agent started');
 
   const controller = new AbortController();
@@ -98,8 +97,10 @@ async function runBackup(repo: Repository, source: SourceConfig, config: AgentCo
       repo,
       `backup of ${source.name} by agent ${config.agentName}`,
       false,
-      () =>
-        backup(repo, {
+      async () => {
+        // read under the lock, and anew for every run: other agents may share the repository
+        await repo.loadIndex({ signal });
+        return backup(repo, {
           paths: source.paths,
           excludes: source.excludes ?? [],
           oneFileSystem: source.oneFileSystem ?? false,
@@ -109,7 +110,8 @@ async function runBackup(repo: Repository, source: SourceConfig, config: AgentCo
           program,
           signal,
           progress: { add() {}, setTotal() {}, error: (path, err) => log.warn({ path, err }, 'path skipped') },
-        }),
+        });
+      },
       signal,
     );
     const s = result.snapshot.summary;

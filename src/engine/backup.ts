@@ -57,6 +57,8 @@ const DEFAULT_CONCURRENCY = 16;
 /** Bytes of chunks between reading and sealing: 4 max-size chunks or ~1,600 small files, enough
  *  to keep both cores compressing (native-bench/RESULTS.md). */
 const DEFAULT_BUFFER_BYTES = 32 * 1024 * 1024;
+/** Parent trees loaded ahead of the walk of a directory's subdirectories. */
+const PREFETCH_TREES = 8;
 /** Files at or above the min chunk size hold a 12 MiB read buffer each: allow two at once. */
 const LARGE_FILE_SLOTS = 2;
 /** Smaller files being read and hashed at once, across all directories: the walk may have many
@@ -98,11 +100,22 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   if (parent) progress.setTotal(parent.summary.filesNew + parent.summary.filesChanged + parent.summary.filesUnmodified, parent.summary.bytesTotal);
   await repo.adoptOrphanPacks(opts);
   const writer = repo.newWriter();
-  const walker = new Walker(repo, writer, opts, progress, await IdNames.load());
-  const trie = buildTrie(absPaths);
-  const rootTree = await walker.saveTrie(trie, '/', parent?.tree, opts.signal);
-  await walker.drain();
-  await writer.flush(opts);
+  // a failure anywhere stops the work still in flight (reads, compressions, uploads) and waits
+  // for it, so nothing writes to the repository after backup() has rejected
+  const failed = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal;
+  const walker = new Walker(repo, writer, { ...opts, signal }, progress, await IdNames.load());
+  let rootTree: BlobId;
+  try {
+    rootTree = await walker.saveTrie(buildTrie(absPaths), '/', parent?.tree, signal);
+    await walker.drain();
+    await writer.flush({ signal });
+  } catch (err) {
+    failed.abort(err);
+    await walker.drain().catch(() => undefined);
+    await writer.settle();
+    throw err;
+  }
   const c = walker.counters;
   const summary: BackupSummary = {
     ...c,
@@ -197,14 +210,15 @@ class Walker {
     const nodes: TreeNode[] = [];
     for (const [name, child] of trie.children) {
       const p = dir === '/' ? `/${name}` : `${dir}/${name}`;
+      // a path that vanished since the backup started is reported and skipped, like any entry
+      const st = this.#lstat(p);
+      if (!st) continue;
       if (child.target) {
-        const st = await lstat(toFsPath(p), { bigint: true });
         if (st.isDirectory()) this.#rootDevs.add(st.dev.toString());
         const node = await this.#entry(p, name, prev.get(name), signal, st);
         if (node) nodes.push(node);
         continue;
       }
-      const st = await lstat(toFsPath(p), { bigint: true });
       const subtree = await this.saveTrie(child, p, prev.get(name)?.subtree, signal);
       nodes.push({ ...nodeFromStat(name, st, this.#names), subtree });
       this.counters.dirs++;
@@ -242,15 +256,18 @@ class Walker {
         if (node) nodes.push(node);
       }
     });
-    this.#trees.prefetch(subdirs.map(({ name }) => {
+    const prevTrees = subdirs.map(({ name }) => {
       const prevNode = prev.get(name);
       return prevNode?.type === 'dir' ? prevNode.subtree : undefined;
-    }), signal);
-    for (const { name, st } of subdirs) {
+    });
+    for (const [i, { name, st }] of subdirs.entries()) {
+      // keep a few parent trees loading ahead of the walk, not all of a wide directory's
+      this.#trees.prefetch(prevTrees.slice(i, i + PREFETCH_TREES), signal);
       const child = p === '/' ? `/${name}` : `${p}/${name}`;
       const node = await this.#entry(child, name, prev.get(name), signal, st, dev);
       if (node) nodes.push(node);
     }
+    this.#trees.forget(prevTrees);
     return this.#saveTree({ nodes }, signal);
   }
 

@@ -125,9 +125,13 @@ export class ContentRestorer {
       if (list) list.push(b);
       else byPack.set(b.loc.packId, [b]);
     }
-    await mapBounded(byPack.values(), PACK_CONCURRENCY, (blobs) => this.#pack(blobs, opts));
-    while (this.#whole.size > 0) await Promise.all(this.#whole);
-    for (const t of this.#open.splice(0)) this.#close(t);
+    try {
+      await mapBounded(byPack.values(), PACK_CONCURRENCY, (blobs) => this.#pack(blobs, opts));
+    } finally {
+      // also on failure or abort: no write may still be running, no descriptor left open
+      while (this.#whole.size > 0) await Promise.allSettled([...this.#whole]);
+      for (const t of this.#open.splice(0)) this.#close(t);
+    }
   }
 
   async #pack(blobs: BlobTargets[], opts: Op): Promise<void> {

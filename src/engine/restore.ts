@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, lchownSync, linkSync, lutimesSync, symlinkSync } from 'node:fs';
+import { chmodSync, lchownSync, linkSync, lutimesSync, renameSync, symlinkSync } from 'node:fs';
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { mapBounded } from '../core/bounded.js';
 import path from 'node:path';
@@ -111,7 +111,11 @@ class Restorer {
   /** Restores the children of tree `id`, found at snapshot path `snapPath`, into `dest`. */
   async walk(id: BlobId, snapPath: BytePath, dest: BytePath): Promise<void> {
     const tree = await this.#trees.load(id, this.#opts);
-    await mapBounded(tree.nodes, CREATE_CONCURRENCY, async (node) => {
+    // entries other than directories concurrently, subdirectories one after another: the work in
+    // flight is bounded by CREATE_CONCURRENCY, not by CREATE_CONCURRENCY to the depth of the tree
+    const dirs = tree.nodes.filter((n) => n.type === 'dir');
+    const others = tree.nodes.filter((n) => n.type !== 'dir');
+    const visit = async (node: TreeNode): Promise<void> => {
       const name = nodeByteName(node);
       const childSnap = `${snapPath}/${name}`;
       if (name.includes('/') || name === '..' || name === '.' || name === '') {
@@ -127,7 +131,9 @@ class Restorer {
         if (this.#opts.signal?.aborted) throw err;
         this.#fail(displayPath(childSnap), err);
       }
-    });
+    };
+    await mapBounded(others, CREATE_CONCURRENCY, visit);
+    for (const d of dirs) await visit(d);
   }
 
   async #node(node: TreeNode, snapPath: BytePath, dest: BytePath): Promise<void> {
@@ -159,13 +165,13 @@ class Restorer {
         break;
       case 'fifo':
         await this.#replace(fsDest);
-        execFileSync('mkfifo', ['-m', (node.mode & 0o7777).toString(8), '--', fsDest.toString('latin1')], { encoding: 'latin1' });
+        makeNode(fsDest, ['mkfifo', '-m', (node.mode & 0o7777).toString(8), '--']);
         break;
       case 'blockdev':
       case 'chardev':
         if (!this.#owners) throw new CairnError('E_IO', 'device nodes are restored only as root; skipped');
         await this.#replace(fsDest);
-        execFileSync('mknod', ['-m', (node.mode & 0o7777).toString(8), '--', fsDest.toString('latin1'), node.type === 'blockdev' ? 'b' : 'c', String(major(node.rdev ?? 0)), String(minor(node.rdev ?? 0))]);
+        makeNode(fsDest, ['mknod', '-m', (node.mode & 0o7777).toString(8), '--'], [node.type === 'blockdev' ? 'b' : 'c', String(major(node.rdev ?? 0)), String(minor(node.rdev ?? 0))]);
         break;
       default:
         return; // sockets belong to the process that made them; like tar and restic, skip them
@@ -228,6 +234,17 @@ class Restorer {
     this.#opts.progress?.error(p, err);
   }
 }
+
+/** Runs mkfifo or mknod (Node has no API for either) on an ASCII temporary name beside `dest`,
+ *  then renames it into place with the exact bytes of the name: command arguments are passed as
+ *  UTF-8, so a name that is not UTF-8 cannot be given to the command itself. */
+function makeNode(dest: Buffer, command: string[], after: string[] = []): void {
+  const slash = dest.lastIndexOf(0x2f);
+  const tmp = Buffer.concat([dest.subarray(0, slash + 1), Buffer.from(`.cairn-node-${process.pid}-${tmpCounter++}`)]);
+  execFileSync(command[0]!, [...command.slice(1), tmp.toString('latin1'), ...after]);
+  renameSync(tmp, dest);
+}
+let tmpCounter = 0;
 
 function major(rdev: number): number {
   return ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);

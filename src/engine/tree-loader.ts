@@ -42,5 +42,10 @@ export class TreeLoader {
     }
   }
 
+  /** Drops prefetched trees that were not taken (their directory was excluded or skipped). */
+  forget(ids: readonly (BlobId | undefined)[]): void {
+    for (const id of ids) if (id !== undefined) this.#ahead.delete(id);
+  }
+
   readonly #ahead = new Map<BlobId, Promise<Map<string, TreeNode>>>();
 }

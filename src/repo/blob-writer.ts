@@ -1,5 +1,5 @@
 import type { CompressionParams } from '../core/codec.js';
-import { wrapError } from '../core/errors.js';
+import { isAbortError, wrapError } from '../core/errors.js';
 import { Semaphore } from '../core/bounded.js';
 import { type IndexId, type RandomBytes, toHex } from '../core/ids.js';
 import type { IndexedPack } from '../core/index-format.js';
@@ -40,6 +40,9 @@ export interface WriterStats {
  * Saves blobs into packs and packs into the store, deduplicating against the index and against
  * blobs still in flight. Order of durability: a pack is uploaded before any index file lists
  * it, and (the caller's part) index files are flushed before a snapshot refers to their blobs.
+ * A pack joins the shared in-memory index only once an index file lists it: until then only
+ * this writer dedups against it, so a writer that fails leaves the shared index true to what is
+ * on disk (its uploaded packs are orphans, which the next backup adopts).
  * `save` applies back-pressure: it waits while `uploadConcurrency` packs are uploading.
  * A failed upload fails the next save or flush.
  */
@@ -90,7 +93,8 @@ export class BlobWriter {
     } catch (err) {
       // not in a pack: it must not count as known, or a snapshot could name a blob never stored
       this.#pending.delete(key);
-      throw err;
+      // a CairnError, so the walker fails the backup at once instead of blaming the file
+      throw isAbortError(err) ? err : wrapError(`compress blob ${key.slice(0, 12)}`, err);
     }
     this.stats.blobsAdded++;
     if (builder.full) await this.#upload(builder.finish(), opts);
@@ -115,8 +119,7 @@ export class BlobWriter {
     const job = this.#store
       .put({ kind: 'data', name: pack.packId }, pack.bytes, opts)
       .then(() => {
-        this.#index.addPack(pack.packId, pack.salt, pack.entries);
-        for (const e of pack.entries) this.#pending.delete(toHex(e.id));
+        // the blobs stay pending (known to this writer) until an index file lists their pack
         this.#unindexed.push({ packId: pack.packId, salt: pack.salt, entries: pack.entries });
         this.stats.packsWritten++;
         if (this.#unindexed.length >= (this.#opts.indexEveryPacks ?? 16)) this.#queueIndexWrite(opts);
@@ -131,6 +134,13 @@ export class BlobWriter {
     this.#uploads.add(job);
   }
 
+  /** Waits for every upload and index write this writer started, ignoring their outcome: after a
+   *  failure, nothing may still be writing when the caller releases its lock. */
+  async settle(): Promise<void> {
+    while (this.#uploads.size > 0) await Promise.allSettled([...this.#uploads]);
+    await this.#indexChain.catch(() => undefined);
+  }
+
   #queueIndexWrite(opts: Op): void {
     const packs = this.#unindexed;
     if (packs.length === 0) return;
@@ -138,6 +148,10 @@ export class BlobWriter {
     this.#indexChain = this.#indexChain.then(async () => {
       try {
         this.#written.push(await writeIndexFile(this.#store, this.#opts.dataKey, { packs, supersedes: [] }, this.#opts.random, opts));
+        for (const p of packs) {
+          this.#index.addPack(p.packId, p.salt, p.entries);
+          for (const e of p.entries) this.#pending.delete(toHex(e.id));
+        }
       } catch (err) {
         this.#failure ??= wrapError('write index', err);
       }

@@ -195,3 +195,23 @@ describe('BlobWriter', () => {
     expect(second[0]).toBe(first[0]);
   });
 });
+
+describe('BlobWriter and the shared index', () => {
+  it('publishes a pack to the shared index only once an index file lists it', async () => {
+    const store = createMemoryStore();
+    const index = new CompactIndex();
+    const writer = new BlobWriter(store, index, OPTS);
+    const data = blobs(5, 600 * 1024, 7);
+    for (const b of data) await writer.save(BlobType.data, HASHER.raw(b), b);
+    await writer.settle(); // uploads done, no index file yet (fewer than 16 packs, no flush)
+    expect((await namesOf(store, 'data')).length).toBeGreaterThan(0);
+    expect(await namesOf(store, 'index')).toEqual([]);
+    expect(index.size).toBe(0);
+    expect(data.every((b) => writer.known(HASHER.raw(b)))).toBe(true);
+    // a writer that failed here (never flushed) leaves the shared index true to the disk; one that
+    // flushes publishes everything
+    await writer.flush();
+    expect(index.size).toBe(5);
+    expect(await namesOf(store, 'index')).toHaveLength(1);
+  });
+});

@@ -37,10 +37,12 @@ export function registerBackup(program: Command, globals: () => GlobalOptions, s
         const { readFile } = await import('node:fs/promises');
         excludes.push(...(await readFile(o.excludeFile, 'utf8')).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
       }
-      const repo = await openRepo(g, { index: true, signal });
+      const repo = await openRepo(g, { signal });
       const progress = progressFor(g, 'backup');
-      const result = await withLock(repo, 'backup', false, () =>
-        backup(repo, {
+      // the index is read under the lock, so it cannot be changed (by prune) between the two
+      const result = await withLock(repo, 'backup', false, async () => {
+        await repo.loadIndex({ signal });
+        return backup(repo, {
           paths,
           excludes,
           oneFileSystem: o.oneFileSystem === true,
@@ -50,7 +52,8 @@ export function registerBackup(program: Command, globals: () => GlobalOptions, s
           progress,
           program: PROGRAM,
           signal,
-        }), signal).finally(() => progress.stop());
+        });
+      }, signal).finally(() => progress.stop());
       const s = result.snapshot.summary;
       const summary = {
         snapshotId: result.snapshotId,
