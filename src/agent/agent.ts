@@ -5,7 +5,7 @@ import { createLocalStore } from '../backend/local-store.js';
 import { CairnError, isAbortError } from '../core/errors.js';
 import type { Credential } from '../core/keys.js';
 import { backup } from '../engine/backup.js';
-import { createKeyFile, hostEnv } from '../repo/host-env.js';
+import { createKeyFile, hostEnv } from './host-env.js';
 import { withLock } from '../repo/locks.js';
 import { type Repository, initRepository, openRepository } from '../repo/repository.js';
 import type { AgentConfig, SourceConfig } from './config.js';
@@ -97,9 +97,9 @@ async function runBackup(repo: Repository, source: SourceConfig, config: AgentCo
       repo,
       `backup of ${source.name} by agent ${config.agentName}`,
       false,
-      async () => {
+      async (lockSignal) => {
         // read under the lock, and anew for every run: other agents may share the repository
-        await repo.loadIndex({ signal });
+        await repo.loadIndex({ signal: lockSignal });
         return backup(repo, {
           paths: source.paths,
           excludes: source.excludes ?? [],
@@ -108,7 +108,7 @@ async function runBackup(repo: Repository, source: SourceConfig, config: AgentCo
           source: { name: source.name, kind: 'folder' },
           agent: config.agentName,
           program,
-          signal,
+          signal: lockSignal,
           progress: { add() {}, setTotal() {}, error: (path, err) => log.warn({ path, err }, 'path skipped') },
         });
       },

@@ -6,3 +6,4 @@
  */
 export * from './config.js';
 export * from './agent.js';
+export * from './host-env.js';

@@ -4,11 +4,11 @@ import { createLocalStore } from '../backend/local-store.js';
 import { CairnError } from '../core/errors.js';
 import type { Credential } from '../core/keys.js';
 import type { BlobStore } from '../repo/blob-store.js';
-import { createKeyFile, hostEnv } from '../repo/host-env.js';
+import { createKeyFile, hostEnv, isAlive } from '../agent/host-env.js';
 import { type Repository, openRepository } from '../repo/repository.js';
 
-export { createKeyFile, hostEnv };
-export { isAlive, lockRepo, withLock } from '../repo/locks.js';
+export { createKeyFile, hostEnv, isAlive };
+export { lockRepo, withLock } from '../repo/locks.js';
 
 /** Options every command shares. */
 export interface GlobalOptions {

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, lchownSync, linkSync, lutimesSync, renameSync, symlinkSync } from 'node:fs';
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { mapBounded } from '../core/bounded.js';
@@ -20,7 +21,7 @@ export interface RestoreOptions extends Op {
   readonly includes?: readonly string[];
   /** Restore into a target that is not empty, replacing files of the same name. */
   readonly overwrite?: boolean;
-  /** Restore owners (uid/gid); the default is to do so only when running as root. */
+  /** Restore owners (uid/gid); only root can, so the CLI asks for it when it runs as root. */
   readonly owners?: boolean;
   readonly progress?: ProgressSink;
 }
@@ -97,7 +98,7 @@ class Restorer {
     this.#opts = opts;
     this.#includes = includes;
     this.#trees = new TreeLoader(repo.reader);
-    this.#owners = opts.owners ?? process.getuid?.() === 0;
+    this.#owners = opts.owners ?? false;
     this.content = new ContentRestorer(repo, progress, { owners: this.#owners }, target, (p, err) => this.#fail(p, err));
   }
 
@@ -240,11 +241,10 @@ class Restorer {
  *  UTF-8, so a name that is not UTF-8 cannot be given to the command itself. */
 function makeNode(dest: Buffer, command: string[], after: string[] = []): void {
   const slash = dest.lastIndexOf(0x2f);
-  const tmp = Buffer.concat([dest.subarray(0, slash + 1), Buffer.from(`.cairn-node-${process.pid}-${tmpCounter++}`)]);
+  const tmp = Buffer.concat([dest.subarray(0, slash + 1), Buffer.from(`.cairn-node-${randomBytes(6).toString('hex')}`)]);
   execFileSync(command[0]!, [...command.slice(1), tmp.toString('latin1'), ...after]);
   renameSync(tmp, dest);
 }
-let tmpCounter = 0;
 
 function major(rdev: number): number {
   return ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);

@@ -13,6 +13,5 @@ export * from './index-files.js';
 export * from './key-ring.js';
 export * from './snapshots.js';
 export * from './sealed-files.js';
-export * from './host-env.js';
 export * from './locks.js';
 export * from './repository.js';

@@ -37,6 +37,9 @@ const REFRESH_MS = 5 * 60_000;
 /** A held lock; release() removes it and stops its refresh. */
 export interface HeldLock {
   readonly name: string;
+  /** Aborts when the lock could not be refreshed for half the stale time: before anyone may
+   *  judge it stale and take the repository, the work it guards must stop. */
+  readonly signal: AbortSignal;
   release(): Promise<void>;
 }
 
@@ -70,12 +73,26 @@ export async function acquireLock(store: Pick<BlobStore, 'put' | 'get' | 'list' 
   }
   let refreshing: Promise<unknown> = Promise.resolve();
   let released = false;
+  let lastRefreshMs = o.now().getTime();
+  const lost = new AbortController();
+  const staleAfterMs = o.staleAfterMs ?? STALE_AFTER_MS;
   const timer = setInterval(() => {
-    if (!released) refreshing = store.put(ref, record()).catch(() => undefined);
+    if (released) return;
+    refreshing = store.put(ref, record()).then(
+      () => {
+        lastRefreshMs = o.now().getTime();
+      },
+      (err: unknown) => {
+        if (o.now().getTime() - lastRefreshMs > staleAfterMs / 2 && !lost.signal.aborted) {
+          lost.abort(new LockedError(`lost the repository lock: it could not be refreshed for ${Math.round((o.now().getTime() - lastRefreshMs) / 60_000)} min (${(err as Error).message})`, { hint: 'check the connection to the repository and run the operation again' }));
+        }
+      },
+    );
   }, o.refreshMs ?? REFRESH_MS);
   timer.unref();
   return {
     name,
+    signal: lost.signal,
     async release() {
       released = true;
       clearInterval(timer);
@@ -119,30 +136,21 @@ export function lockRepo(repo: Pick<Repository, 'store' | 'env'>, purpose: strin
     exclusive,
     purpose,
     host: repo.env.host,
-    pid: process.pid,
+    pid: repo.env.pid,
     username: repo.env.username,
     now: repo.env.now,
     random: repo.env.random,
-    isAlive,
+    isAlive: repo.env.isAlive,
     signal,
   });
 }
 
-/** Whether a process of this host is alive (EPERM means it is, under another user). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Runs `fn` holding a lock, releasing it afterwards whatever happens. */
-export async function withLock<R>(repo: Pick<Repository, 'store' | 'env'>, purpose: string, exclusive: boolean, fn: () => Promise<R>, signal?: AbortSignal): Promise<R> {
+/** Runs `fn` holding a lock, releasing it afterwards whatever happens. `fn` gets a signal that
+ *  aborts with the caller's, and when the lock can no longer be kept fresh. */
+export async function withLock<R>(repo: Pick<Repository, 'store' | 'env'>, purpose: string, exclusive: boolean, fn: (signal: AbortSignal) => Promise<R>, signal?: AbortSignal): Promise<R> {
   const lock = await lockRepo(repo, purpose, exclusive, signal);
   try {
-    return await fn();
+    return await fn(signal ? AbortSignal.any([signal, lock.signal]) : lock.signal);
   } finally {
     await lock.release().catch(() => undefined);
   }

@@ -22,6 +22,10 @@ export interface RepoEnv {
   readonly now: () => Date;
   readonly host: string;
   readonly username: string;
+  /** This process, as recorded in the locks it takes. */
+  readonly pid: number;
+  /** Whether a process of this host is alive: a lock of this host whose process is gone is stale. */
+  readonly isAlive: (pid: number) => boolean;
 }
 
 const CONFIG_REF = { kind: 'config', name: 'cairn.json' } as const;

@@ -29,7 +29,7 @@ describe('format v1 fixture repository', () => {
   let target: string;
 
   beforeAll(async () => {
-    const env = { random: (n: number) => randomBytes(n), now: () => new Date(), host: 'test', username: 'test' };
+    const env = { random: (n: number) => randomBytes(n), now: () => new Date(), host: 'test', username: 'test', pid: process.pid, isAlive: () => true };
     repo = await openRepository(new LocalBlobStore(fixtureDir), { passphrase: expected.password }, env);
     await repo.loadIndex();
     target = await mkdtemp(path.join(os.tmpdir(), 'cairn-fixture-'));

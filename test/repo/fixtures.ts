@@ -12,7 +12,7 @@ export const SMALL_PACK_BYTES = 1024 * 1024;
 
 /** A fixed clock and identity with secure randomness (`random` may be replaced for goldens). */
 export function testEnv(over: Partial<RepoEnv> = {}): RepoEnv {
-  return { random: (n) => randomBytes(n), now: () => new Date('2026-05-06T07:08:09.000Z'), host: 'h', username: 'u', ...over };
+  return { random: (n) => randomBytes(n), now: () => new Date('2026-05-06T07:08:09.000Z'), host: 'h', username: 'u', pid: 4242, isAlive: () => true, ...over };
 }
 
 /** A new repository in a fresh memory store, with small scrypt cost and 1 MiB packs. */

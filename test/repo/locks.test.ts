@@ -187,3 +187,36 @@ describe('removeLocks', () => {
     expect(await namesOf(store, 'locks')).toEqual([]);
   });
 });
+
+describe('HeldLock.signal', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('aborts once refreshes have failed for half the stale time, and not before', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    let nowMs = T0;
+    let failing = false;
+    const inner = createMemoryStore({ now: () => nowMs });
+    const store: Pick<BlobStore, 'put' | 'get' | 'list' | 'delete'> = {
+      put: (ref, body, opts) => (failing ? Promise.reject(new Error('connection reset')) : inner.put(ref, body, opts)),
+      get: (ref, range, opts) => inner.get(ref, range, opts),
+      list: (kind, opts) => inner.list(kind, opts),
+      delete: (ref, opts) => inner.delete(ref, opts),
+    };
+    const lock = await acquireLock(store, { ...who(), now: () => new Date(nowMs), refreshMs: 5 * MIN, staleAfterMs: 30 * MIN });
+    failing = true;
+    for (let t = 0; t < 3; t++) {
+      nowMs += 5 * MIN;
+      await vi.advanceTimersByTimeAsync(5 * MIN);
+    }
+    expect(lock.signal.aborted).toBe(false); // 15 min without a refresh: not yet half of 30
+    nowMs += 5 * MIN;
+    await vi.advanceTimersByTimeAsync(5 * MIN);
+    expect(lock.signal.aborted).toBe(true);
+    expect(lock.signal.reason).toBeInstanceOf(LockedError);
+    expect((lock.signal.reason as Error).message).toContain('connection reset');
+    failing = false;
+    await lock.release();
+  });
+});

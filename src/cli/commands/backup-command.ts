@@ -40,8 +40,8 @@ export function registerBackup(program: Command, globals: () => GlobalOptions, s
       const repo = await openRepo(g, { signal });
       const progress = progressFor(g, 'backup');
       // the index is read under the lock, so it cannot be changed (by prune) between the two
-      const result = await withLock(repo, 'backup', false, async () => {
-        await repo.loadIndex({ signal });
+      const result = await withLock(repo, 'backup', false, async (lockSignal) => {
+        await repo.loadIndex({ signal: lockSignal });
         return backup(repo, {
           paths,
           excludes,
@@ -51,7 +51,7 @@ export function registerBackup(program: Command, globals: () => GlobalOptions, s
           ...(o.force ? { parent: 'none' as const } : o.parent ? { parent: o.parent as SnapshotId } : {}),
           progress,
           program: PROGRAM,
-          signal,
+          signal: lockSignal,
         });
       }, signal).finally(() => progress.stop());
       const s = result.snapshot.summary;

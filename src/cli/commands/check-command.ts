@@ -21,7 +21,7 @@ export function registerCheck(program: Command, globals: () => GlobalOptions, si
         readData = { n: Number(m[1]), t: Number(m[2]) };
       }
       const repo = await openRepo(g, { signal });
-      const report = await withLock(repo, 'check', false, () => check(repo, { readData, signal }), signal);
+      const report = await withLock(repo, 'check', false, (lockSignal) => check(repo, { readData, signal: lockSignal }), signal);
       emit(g.json, report, () => {
         const lines = [`checked ${report.snapshots} snapshots, ${report.packs} packs, ${report.blobs} blobs${readData ? `; read ${report.packsRead} packs` : ''}`];
         for (const w of report.warnings) lines.push(`warning: ${w.message}`);

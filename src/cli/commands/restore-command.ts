@@ -22,7 +22,7 @@ export function registerRestore(program: Command, globals: () => GlobalOptions, 
       const progress = progressFor(g, 'restore');
       const started = Date.now();
       // a shared lock: prune (exclusive) must not delete packs while they are being read
-      const r = await withLock(repo, 'restore', false, () => restore(repo, snapshot, { target: o.target, includes: o.include, overwrite: o.overwrite === true, progress, signal }), signal).finally(() => progress.stop());
+      const r = await withLock(repo, 'restore', false, (lockSignal) => restore(repo, snapshot, { target: o.target, includes: o.include, overwrite: o.overwrite === true, owners: process.getuid?.() === 0, progress, signal: lockSignal }), signal).finally(() => progress.stop());
       const durationMs = Date.now() - started;
       emit(g.json, { snapshotId: id, target: o.target, files: r.files, dirs: r.dirs, bytes: r.bytes, durationMs, errors: r.errors }, () =>
         [`restored snapshot ${id.slice(0, 12)} to ${o.target}: ${r.files} files, ${r.dirs} dirs, ${formatBytes(r.bytes)} in ${(durationMs / 1000).toFixed(1)} s`, ...(r.errors.length ? [`${r.errors.length} path(s) failed (see warnings above)`] : [])].join('\n'),

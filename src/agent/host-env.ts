@@ -1,15 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import type { RepoEnv } from './repository.js';
+import type { RepoEnv } from '../repo/repository.js';
 
-/** The host's randomness, clock and identity, for the repository. */
+/** The host's randomness, clock, identity and processes, for the repository: the real parts
+ *  that the composition roots (agent, cli) hand to the layers below. */
 export function hostEnv(): RepoEnv {
   return {
     random: bufferedRandom(),
     now: () => new Date(),
     host: os.hostname(),
     username: safeUsername(),
+    pid: process.pid,
+    isAlive,
   };
 }
 
@@ -44,4 +47,14 @@ export async function createKeyFile(file: string): Promise<Buffer> {
   await writeFile(file, bytes, { flag: 'wx', mode: 0o600 });
   await chmod(file, 0o600);
   return bytes;
+}
+
+/** Whether a process of this host is alive (EPERM means it is, under another user). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
