@@ -19,7 +19,7 @@ describe('codec', () => {
   });
 
   it('defaults to zstd level 1', () => {
-    expect(DEFAULT_COMPRESSION).toEqual({ codec: 'zstd', level: 1 });
+    expect(DEFAULT_COMPRESSION).toEqual({ codec: 'zstd', level: 3 });
   });
 
   it.each(CODECS)('round-trips any blob through encode and decode (%s)', async (codec) => {

@@ -19,7 +19,7 @@ describe('newRepoConfig', () => {
       created: '2026-03-04T05:06:07.089Z',
       chunker: { minSizeBytes: 512 * 1024, avgSizeBytes: MiB, maxSizeBytes: 8 * MiB },
       pack: { targetSizeBytes: 16 * MiB },
-      compression: { codec: 'zstd', level: 1 },
+      compression: { codec: 'zstd', level: 3 },
       diskBlockSizeBytes: MiB,
     });
     expect([FORMAT_VERSION, DEFAULT_PACK_TARGET_BYTES]).toEqual([1, 16 * MiB]);
