@@ -4,7 +4,12 @@ import type { ProgressSink } from '../engine/progress.js';
 
 /** Writes a command's result: JSON on stdout with --json, text otherwise. */
 export function emit(json: boolean | undefined, value: unknown, text: () => string): void {
-  process.stdout.write(json ? JSON.stringify(value) + '\n' : text() + (text().endsWith('\n') ? '' : '\n'));
+  if (json) {
+    process.stdout.write(JSON.stringify(value) + '\n');
+    return;
+  }
+  const t = text();
+  process.stdout.write(t.endsWith('\n') ? t : t + '\n');
 }
 
 /** Formats bytes with binary units. */

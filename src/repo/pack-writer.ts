@@ -1,4 +1,4 @@
-import { Codec, type CompressionParams, encode } from '../core/codec.js';
+import { type CompressionParams, encode } from '../core/codec.js';
 import { plainHash } from '../core/hash.js';
 import type { PackId, RandomBytes } from '../core/ids.js';
 import { BlobType, type BlobTypeId, PACK_PREAMBLE_BYTES, PACK_SALT_BYTES, type PackEntry, blobAad, packFooter, packKey, packPreamble } from '../core/pack-format.js';
@@ -105,6 +105,3 @@ export function encodeBlob(type: BlobTypeId, data: Uint8Array, compression: Comp
   if (type === BlobType.tree && compression.codec !== 'none') return encode(data, { codec: 'zstd', level: Math.max(3, compression.level) });
   return encode(data, compression);
 }
-
-/** The codec byte values, re-exported for readers of packs. */
-export { Codec };
