@@ -9,6 +9,8 @@ import { ConfigError } from '../core/errors.js';
 
 const Name = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'lowercase letters, digits, - and _' });
 const NonEmpty = Type.String({ minLength: 1 });
+const Count = Type.Integer({ minimum: 0, description: 'a whole number, 0 or more' });
+const EnvName = Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'an environment variable name' });
 
 /** A folder source: what to back up, when, and how it is tagged. */
 const FolderSource = Type.Object(
@@ -21,6 +23,66 @@ const FolderSource = Type.Object(
     tags: Type.Optional(Type.Array(NonEmpty)),
     /** Cron expressions (5 or 6 fields); several a day are fine. */
     schedule: Type.Array(NonEmpty, { minItems: 1 }),
+    /** Commands run by /bin/sh around each backup of this source: a failing pre hook fails the
+     *  job (with its output); the post hook always runs, told the outcome in CAIRN_JOB_STATUS. */
+    hooks: Type.Optional(
+      Type.Object(
+        {
+          pre: Type.Optional(NonEmpty),
+          post: Type.Optional(NonEmpty),
+          timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, description: 'whole seconds, 1 to 86400' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Backup on change: a watcher journals changed paths; a backup starts once nothing has
+     *  changed for debounceSeconds, and scans only the changed subtrees. */
+    watch: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Optional(Type.Boolean()),
+          debounceSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, description: 'whole seconds, 1 to 86400' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Which snapshots to keep (applied by forget/prune). */
+    retention: Type.Optional(
+      Type.Object(
+        {
+          keepLast: Type.Optional(Count),
+          keepHourly: Type.Optional(Count),
+          keepDaily: Type.Optional(Count),
+          keepWeekly: Type.Optional(Count),
+          keepMonthly: Type.Optional(Count),
+          keepYearly: Type.Optional(Count),
+          keepWithinDays: Type.Optional(Count),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** An API token: its role, and where its secret is (a file, or an environment variable). */
+const Token = Type.Object(
+  {
+    role: Type.Union([Type.Literal('reader'), Type.Literal('operator')]),
+    file: Type.Optional(NonEmpty),
+    env: Type.Optional(EnvName),
+  },
+  { additionalProperties: false },
+);
+
+/** The HTTP API: where it listens, TLS, and who may call it. */
+const ApiConfig = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean()),
+    host: Type.Optional(NonEmpty),
+    port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65_535, description: 'a TCP port, 0 to 65535' })),
+    tls: Type.Optional(Type.Object({ certFile: NonEmpty, keyFile: NonEmpty }, { additionalProperties: false })),
+    tokens: Type.Optional(Type.Array(Token)),
   },
   { additionalProperties: false },
 );
@@ -29,13 +91,23 @@ const FolderSource = Type.Object(
  *  file, or the name of an environment variable that holds the password. */
 export const AgentConfigSchema = Type.Object(
   {
-    agent: Type.Optional(Type.Object({ name: Type.Optional(NonEmpty), stateDir: Type.Optional(NonEmpty) }, { additionalProperties: false })),
+    agent: Type.Optional(
+      Type.Object(
+        {
+          name: Type.Optional(NonEmpty),
+          stateDir: Type.Optional(NonEmpty),
+          jobHistoryDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650, description: 'whole days, 1 to 3650' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    api: Type.Optional(ApiConfig),
     repository: Type.Object(
       {
         path: NonEmpty,
         keyFile: Type.Optional(NonEmpty),
         passwordFile: Type.Optional(NonEmpty),
-        passwordEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'an environment variable name' })),
+        passwordEnv: Type.Optional(EnvName),
       },
       { additionalProperties: false },
     ),
@@ -59,7 +131,23 @@ export interface AgentConfig {
   readonly repository: { readonly path: string; readonly keyFile?: string; readonly passwordFile?: string; readonly passwordEnv?: string };
   readonly sources: readonly SourceConfig[];
   readonly logLevel: string;
+  readonly jobHistoryDays: number;
+  readonly api: ApiSettings;
 }
+
+/** Where the API listens and who may call it (paths absolute). */
+export interface ApiSettings {
+  readonly enabled: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  readonly tokens: readonly { readonly role: 'reader' | 'operator'; readonly file?: string; readonly env?: string }[];
+}
+
+/** The API's port unless configured. */
+export const DEFAULT_API_PORT = 8421;
+/** Days of job history kept unless configured. */
+export const DEFAULT_JOB_HISTORY_DAYS = 90;
 
 /** One problem in a config file: where, what was there, and what is allowed. */
 export interface ConfigProblem {
@@ -107,6 +195,14 @@ export function parseAgentConfig(text: string, file: string): AgentConfig {
     },
     sources: c.sources.map((s) => ({ ...s, paths: s.paths.map(abs) })),
     logLevel: c.log?.level ?? 'info',
+    jobHistoryDays: c.agent?.jobHistoryDays ?? DEFAULT_JOB_HISTORY_DAYS,
+    api: {
+      enabled: c.api?.enabled ?? true,
+      host: c.api?.host ?? '127.0.0.1',
+      port: c.api?.port ?? DEFAULT_API_PORT,
+      ...(c.api?.tls ? { tls: { certFile: abs(c.api.tls.certFile), keyFile: abs(c.api.tls.keyFile) } } : {}),
+      tokens: (c.api?.tokens ?? []).map((t) => ({ role: t.role, ...(t.file !== undefined ? { file: abs(t.file) } : {}), ...(t.env !== undefined ? { env: t.env } : {}) })),
+    },
   };
 }
 
@@ -130,6 +226,14 @@ export function checkConfig(doc: unknown): ConfigProblem[] {
     if (secrets.length !== 1 && !('password' in repo)) {
       problems.push({ path: 'repository', message: `give exactly one of keyFile, passwordFile, passwordEnv (found ${secrets.length === 0 ? 'none' : secrets.join(', ')}); secrets are never written in the config itself` });
     }
+  }
+  const api = c.api;
+  if (typeof api === 'object' && api !== null && Array.isArray((api as { tokens?: unknown }).tokens)) {
+    ((api as { tokens: unknown[] }).tokens).forEach((t, i) => {
+      if (typeof t !== 'object' || t === null) return;
+      const given = ['file', 'env'].filter((k) => (t as Record<string, unknown>)[k] !== undefined);
+      if (given.length !== 1 && !('token' in t) && !('value' in t)) problems.push({ path: `api.tokens[${i}]`, message: `give exactly one of file, env (found ${given.length === 0 ? 'none' : given.join(', ')}); tokens are never written in the config itself` });
+    });
   }
   const names = new Set<string>();
   (Array.isArray(c.sources) ? c.sources : []).forEach((src: unknown, i) => {
@@ -163,6 +267,7 @@ function describe(pointer: string, value: unknown, message: string, schema: unkn
   if (message.startsWith('Unexpected property')) {
     const key = pointer.split('/').pop();
     if (key === 'password') return 'passwords are never written in the config: use passwordFile or passwordEnv';
+    if (key === 'token' || key === 'value') return 'tokens are never written in the config: use file or env';
     return 'unknown key: remove it, or check its spelling and indentation';
   }
   if (value === undefined) return `missing: ${message.replace(/^Expected /, 'expected ')}`;
