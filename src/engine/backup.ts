@@ -16,6 +16,7 @@ import { type Excluder, compileExcludes } from './excludes.js';
 import { ByteBudget, FileSaver } from './file-saver.js';
 import { IdNames, nodeFromStat, unchanged } from './fs-meta.js';
 import { type BytePath, NO_PROGRESS, type ProgressSink, displayPath, fromUserPath, toFsPath } from './progress.js';
+import { sameDirEntries, tallySubtree } from './subtree-reuse.js';
 import { TreeLoader } from './tree-loader.js';
 
 /** What to back up and how. */
@@ -36,6 +37,9 @@ export interface BackupOptions extends Op {
   readonly concurrency?: number;
   /** Bytes of chunks in flight between reading and sealing. */
   readonly bufferBytes?: number;
+  /** Narrows the walk to what may have changed since the parent snapshot: a directory for which
+   *  mayHaveChanged(path) is false is not read; its subtree is taken from the parent snapshot. */
+  readonly changes?: { mayHaveChanged(dir: string): boolean };
 }
 
 /** A backup's outcome: the snapshot, and the paths that could not be read. */
@@ -104,7 +108,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   // for it, so nothing writes to the repository after backup() has rejected
   const failed = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal;
-  const walker = new Walker(repo, writer, { ...opts, signal }, progress, await IdNames.load());
+  const changes = narrowing(opts, parent);
+  const walker = new Walker(repo, writer, { ...opts, signal, changes }, progress, await IdNames.load());
   let rootTree: BlobId;
   try {
     rootTree = await walker.saveTrie(buildTrie(absPaths), '/', parent?.tree, signal);
@@ -156,6 +161,15 @@ async function pickParent(repo: Repository, opts: BackupOptions, paths: string[]
   const all = await repo.listSnapshots(opts);
   const matching = all.filter((e) => matchesFilter(e.snapshot, { host: repo.env.host, paths, source }));
   return matching[matching.length - 1]?.id;
+}
+
+/** opts.changes, when the parent snapshot excluded the same paths: otherwise a reused subtree
+ *  could hold entries this run excludes, or miss ones it no longer excludes. */
+function narrowing(opts: BackupOptions, parent: Snapshot | undefined): BackupOptions['changes'] {
+  if (!opts.changes || !parent) return undefined;
+  const excludes = opts.excludes ?? [];
+  const same = parent.excludes.length === excludes.length && parent.excludes.every((e, i) => e === excludes[i]);
+  return same ? opts.changes : undefined;
 }
 
 function buildTrie(paths: readonly string[]): PathTrie {
@@ -294,7 +308,9 @@ class Walker {
           this.counters.dirs++;
           const dev = st.dev.toString();
           const crosses = this.#opts.oneFileSystem === true && parentDev !== undefined && dev !== parentDev && !this.#rootDevs.has(dev);
-          const subtree = crosses ? await this.#saveTree({ nodes: [] }, signal) : await this.#dir(p, prev?.type === 'dir' ? prev.subtree : undefined, dev, signal);
+          const subtree = crosses
+            ? await this.#saveTree({ nodes: [] }, signal)
+            : ((await this.#reuse(p, prev, st, signal)) ?? (await this.#dir(p, prev?.type === 'dir' ? prev.subtree : undefined, dev, signal)));
           return { ...node, subtree };
         }
         case 'file':
@@ -313,6 +329,22 @@ class Walker {
       this.#fail(p, err);
       return undefined;
     }
+  }
+
+  /** The parent snapshot's subtree of directory `p`, counted into the summary, when the change
+   *  journal says nothing under `p` changed, its own entries did not (sameDirEntries), and every
+   *  blob the subtree names is still stored; otherwise undefined, and `p` is walked. */
+  async #reuse(p: BytePath, prev: TreeNode | undefined, st: BigIntStats, signal?: AbortSignal): Promise<BlobId | undefined> {
+    const changes = this.#opts.changes;
+    if (!changes || prev?.type !== 'dir' || prev.subtree === undefined || !sameDirEntries(prev, st)) return undefined;
+    if (changes.mayHaveChanged(displayPath(p))) return undefined;
+    const tally = await tallySubtree(this.#trees, (id) => this.#writer.known(Buffer.from(id, 'hex')), prev.subtree, signal);
+    if (!tally) return undefined;
+    this.counters.filesUnmodified += tally.files;
+    this.counters.bytesTotal += tally.bytes;
+    this.counters.dirs += tally.dirs;
+    this.#progress.add(tally.files, tally.bytes);
+    return prev.subtree;
   }
 
   async #file(p: BytePath, node: TreeNode, st: BigIntStats, prev: TreeNode | undefined, signal?: AbortSignal): Promise<TreeNode> {
