@@ -16,6 +16,14 @@ export type ErrorCode =
   | 'E_TARGET_NOT_EMPTY'
   | 'E_IO'
   | 'E_CANCELLED'
+  | 'E_INTERRUPTED'
+  | 'E_JOB_NOT_FOUND'
+  | 'E_JOB_FINISHED'
+  | 'E_SOURCE_NOT_FOUND'
+  | 'E_HOOK_FAILED'
+  | 'E_UNAUTHORIZED'
+  | 'E_FORBIDDEN'
+  | 'E_STATE'
   | 'E_INTERNAL';
 
 /** Options shared by every CairnError. */
