@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import cron from 'node-cron';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.js';
+import { cronProblem } from '../jobs/schedule.js';
 
 const Name = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'lowercase letters, digits, - and _' });
 const NonEmpty = Type.String({ minLength: 1 });
@@ -244,8 +244,9 @@ export function checkConfig(doc: unknown): ConfigProblem[] {
       names.add(name);
     }
     (Array.isArray(schedule) ? schedule : []).forEach((expr: unknown, j) => {
-      if (typeof expr === 'string' && expr !== '' && !cron.validate(expr)) {
-        problems.push({ path: `sources[${i}].schedule[${j}]`, message: `"${expr}" is not a cron expression: use 5 or 6 fields (second? minute hour day-of-month month day-of-week), e.g. "0 */6 * * *"` });
+      const why = typeof expr === 'string' && expr !== '' ? cronProblem(expr) : undefined;
+      if (why !== undefined) {
+        problems.push({ path: `sources[${i}].schedule[${j}]`, message: `"${String(expr)}" is not a cron expression (${why}): use 5 or 6 fields (second? minute hour day-of-month month day-of-week), e.g. "0 */6 * * *"` });
       }
     });
   });

@@ -46,6 +46,7 @@ export interface RunningCli {
   exited(): boolean;
   /** What it has written to stderr so far. */
   stderrSoFar(): string;
+  stdoutSoFar(): string;
 }
 
 const running = new Set<ChildProcess>();
@@ -84,7 +85,7 @@ export function startCairn(args: readonly string[], opts: RunOptions = {}): Runn
       resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
     });
   });
-  return { child, done, exited: () => hasExited, stderrSoFar: () => Buffer.concat(err).toString('utf8') };
+  return { child, done, exited: () => hasExited, stderrSoFar: () => Buffer.concat(err).toString('utf8'), stdoutSoFar: () => Buffer.concat(out).toString('utf8') };
 }
 
 /** Runs `cairn args...` to its end. */
