@@ -65,6 +65,11 @@ export class AgentStatusProvider implements AgentStatus {
     this.#facts = { ...(repositoryProblem ? { repositoryProblem } : {}), diskProblems, watcherProblems: [] };
   }
 
+  /** Where the repository is, for logs. */
+  get repositoryLocation(): string {
+    return this.#d.repo.store.location;
+  }
+
   /** Forgets cached snapshot listings (a backup just added one). */
   invalidateSnapshots(): void {
     this.#snapshots = undefined;
@@ -116,6 +121,15 @@ export class AgentStatusProvider implements AgentStatus {
   }
 
   health(): Health {
+    try {
+      return this.#health();
+    } catch (err) {
+      // the job database is what failed (the other facts are cached): say so, not a 500
+      return judgeHealth({ ...this.#facts, watcherProblems: [], stateProblem: `the job database cannot be read: ${(err as Error).message}` }, []);
+    }
+  }
+
+  #health(): Health {
     const watcherProblems = this.#d.sources().flatMap((s) => {
       const w = this.#d.watcher(s.name);
       return w?.state === 'failed' ? [{ source: s.name, message: `${s.name}: change watcher failed (${w.reason ?? 'unknown'}); backups fall back to full scans` }] : [];

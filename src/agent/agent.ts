@@ -3,19 +3,19 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { type Logger, pino } from 'pino';
 import { buildApp } from '../api/app.js';
-import { tokenChecker } from '../api/auth.js';
-import { createMetrics } from '../api/metrics.js';
+import { type Role, type TokenEntry, tokenChecker } from '../api/auth.js';
+import { type Metrics, createMetrics } from '../api/metrics.js';
 import { createLocalStore } from '../backend/local-store.js';
 import { CairnError } from '../core/errors.js';
-import { type ChangeJournal, createChangeJournal } from '../jobs/change-journal.js';
 import { type Clock, systemClock } from '../jobs/clock.js';
 import { JobManager } from '../jobs/job-manager.js';
-import { FINAL_STATES } from '../jobs/job.js';
+import type { JobStore } from '../jobs/job-store.js';
 import { admitJob, createRunners, type SourceSpec } from '../jobs/runners.js';
 import { Scheduler } from '../jobs/scheduler.js';
 import { openSqliteJobStore } from '../jobs/sqlite-job-store.js';
 import { type Repository, initRepository, openRepository } from '../repo/repository.js';
 import { AgentStatusProvider } from './agent-status.js';
+import { SourceJournals } from './journals.js';
 import { type AgentConfig, loadAgentConfig } from './config.js';
 import { hostEnv } from './host-env.js';
 import { apiTokens, repositoryCredential } from './secrets.js';
@@ -26,8 +26,6 @@ export const SHUTDOWN_DEADLINE_MS = 10_000;
 const PROBE_EVERY_MS = 30_000;
 /** How often job history older than agent.jobHistoryDays is deleted. */
 const EXPIRE_EVERY_MS = 6 * 3600_000;
-/** A change-triggered backup waits this long after the last change unless the source says. */
-const DEFAULT_DEBOUNCE_SECONDS = 60;
 
 /** Options of startAgent. */
 export interface AgentOptions {
@@ -59,140 +57,203 @@ export interface RunningAgent {
  * cancels the running job at a safe point (what was uploaded is indexed and reused next time).
  */
 export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
-  let config = opts.config;
   const clock = opts.clock ?? systemClock;
-  const log = opts.logger ?? createAgentLogger(config.logLevel);
-  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
-  const repo = await openOrCreate(config, log);
-  let tokens = await apiTokens(config.api, log);
-  let roleOf = tokenChecker(tokens);
-  const store = openSqliteJobStore(path.join(config.stateDir, 'jobs.db'));
-  for (const j of store.interruptLeftovers(new Date(clock.now()).toISOString(), 'the agent stopped (crash, kill or power loss) while this job was queued or running')) {
-    log.warn({ jobId: j.id, kind: j.kind, source: j.source }, 'job left by the previous run marked interrupted; the next backup reuses what it uploaded');
-  }
-  const expire = (): void => void log.debug({ deleted: store.expire(clock.now() - config.jobHistoryDays * 86_400_000) }, 'job history expired');
-  expire();
+  const log = opts.logger ?? createAgentLogger(opts.config.logLevel);
+  await mkdir(opts.config.stateDir, { recursive: true, mode: 0o700 });
+  const repo = await openOrCreate(opts.config, log);
+  const tokens = await apiTokens(opts.config.api, log);
+  const store = openSqliteJobStore(path.join(opts.config.stateDir, 'jobs.db'));
+  const agent = new Agent(opts, clock, log, repo, store, tokens);
+  await agent.start();
+  return agent;
+}
 
-  const sourceByName = (): Map<string, SourceSpec> => new Map(config.sources.map((s) => [s.name, s]));
-  let sources = sourceByName();
-  const journals = new Map<string, ChangeJournal>();
-  const metrics = createMetrics({
-    lastSuccessMs: () => [...sources.keys()].flatMap((name) => {
-      const j = store.latest(name, 'backup', ['succeeded']);
-      return j?.finishedAt ? [{ source: name, ms: Date.parse(j.finishedAt) }] : [];
-    }),
-    running: () => (jobs.running() ? 1 : 0),
-    queued: () => jobs.queued,
-  });
-  const jobs: JobManager = new JobManager({
-    store,
-    clock,
-    logger: log,
-    admit: admitJob((n) => sources.get(n)),
-    runners: createRunners({ repo, source: (n) => sources.get(n), agentName: config.agentName, program: opts.program, restoreOwners: process.getuid?.() === 0, scanPlan: (n) => journals.get(n)?.plan() }),
-    onFinished: (job) => {
-      metrics.observe(job);
-      if (job.kind === 'backup' && FINAL_STATES.has(job.state)) status.invalidateSnapshots();
-    },
-  });
-  const submitBackup = (source: string, trigger: 'start' | 'schedule' | 'overdue' | 'change'): void => {
+/** The parts of a running agent and how they are wired. */
+class Agent implements RunningAgent {
+  url: string | undefined;
+  readonly stopped: Promise<void>;
+  #config: AgentConfig;
+  #sources: Map<string, SourceSpec>;
+  #tokens: TokenEntry[];
+  #roleOf: (token: string) => Role | undefined;
+  readonly #o: AgentOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #store: JobStore;
+  readonly #metrics: Metrics;
+  readonly #jobs: JobManager;
+  readonly #scheduler: Scheduler;
+  readonly #status: AgentStatusProvider;
+  readonly #journals: SourceJournals;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  #stopping: Promise<void> | undefined;
+  #resolveStopped!: () => void;
+
+  constructor(opts: AgentOptions, clock: Clock, log: Logger, repo: Repository, store: JobStore, tokens: TokenEntry[]) {
+    this.#o = opts;
+    this.#config = opts.config;
+    this.#clock = clock;
+    this.#log = log;
+    this.#store = store;
+    this.#tokens = tokens;
+    this.#roleOf = tokenChecker(tokens);
+    this.#sources = sourcesOf(opts.config);
+    this.stopped = new Promise((r) => (this.#resolveStopped = r));
+    this.#journals = new SourceJournals(log, (s) => this.#submitBackup(s, 'change'));
+    this.#metrics = createMetrics({
+      lastSuccessMs: () => [...this.#sources.keys()].flatMap((name) => {
+        const j = store.latest(name, 'backup', ['succeeded']);
+        return j?.finishedAt ? [{ source: name, ms: Date.parse(j.finishedAt) }] : [];
+      }),
+      running: () => (this.#jobs.running() ? 1 : 0),
+      queued: () => this.#jobs.queued,
+    });
+    this.#jobs = new JobManager({
+      store,
+      clock,
+      logger: log,
+      admit: admitJob((n) => this.#sources.get(n), () => this.#config.restoreRoots),
+      runners: createRunners({
+        repo,
+        source: (n) => this.#sources.get(n),
+        agentName: opts.config.agentName,
+        program: opts.program,
+        restoreOwners: process.getuid?.() === 0,
+        restoreRoots: () => this.#config.restoreRoots,
+        scanPlan: (n) => this.#journals.get(n)?.plan(),
+        secretEnv: secretEnvOf(opts.config),
+      }),
+      onFinished: (job) => {
+        this.#metrics.observe(job);
+        if (job.kind === 'backup') this.#status.invalidateSnapshots();
+      },
+    });
+    // the last backup that ran to an end counts; one cut short by a restart does not, so a
+    // restart in the middle of a scheduled run reruns it at start
+    const lastRunMs = (s: string): number | undefined => {
+      const j = store.latest(s, 'backup', ['succeeded', 'failed']);
+      return j ? Date.parse(j.createdAt) : undefined;
+    };
+    this.#scheduler = new Scheduler({ clock, lastRunMs, onDue: (s, why) => this.#submitBackup(s, why) });
+    this.#status = new AgentStatusProvider({
+      agentName: opts.config.agentName,
+      version: opts.version,
+      repo,
+      store,
+      jobs: this.#jobs,
+      clock,
+      stateDir: opts.config.stateDir,
+      localRepoPath: opts.config.repository.path,
+      sources: () => [...this.#sources.values()],
+      nextRunMs: (s) => this.#scheduler.nextRunMs(s),
+      watcher: (s) => this.#journals.get(s),
+    });
+  }
+
+  /** Recovers what a crash left, starts the watchers and the API, then the schedules. */
+  async start(): Promise<void> {
+    const now = new Date(this.#clock.now()).toISOString();
+    for (const j of this.#store.interruptLeftovers(now, 'the agent stopped (crash, kill or power loss) while this job was queued or running')) {
+      this.#metrics.observe(j);
+      this.#log.warn({ jobId: j.id, kind: j.kind, source: j.source }, 'job left by the previous run marked interrupted; the next backup reuses what it uploaded');
+    }
+    this.#expire();
+    await this.#status.probe();
+    await this.#journals.sync(this.#sources.values());
+    await this.#startApi();
+    this.#log.info({ repository: this.#status.repositoryLocation, sources: [...this.#sources.keys()], api: this.url ?? 'disabled', stateDir: this.#config.stateDir }, 'agent started');
+    this.#scheduler.start([...this.#sources.values()]);
+    const probe = (): void => void this.#status.probe().catch((err: unknown) => this.#log.warn({ err }, 'health probe failed'));
+    this.#timers.push(setInterval(probe, PROBE_EVERY_MS).unref(), setInterval(() => this.#expire(), EXPIRE_EVERY_MS).unref());
+  }
+
+  async #startApi(): Promise<void> {
+    const c = this.#config;
+    if (!c.api.enabled) return;
+    this.#app = await buildApp({
+      jobs: this.#jobs,
+      status: this.#status,
+      metrics: this.#metrics,
+      roleOf: (t) => this.#roleOf(t),
+      tokensConfigured: () => this.#tokens.length > 0,
+      version: this.#o.version,
+      logger: this.#log,
+      ...(c.api.tls ? { tls: await readTls(c) } : {}),
+    });
+    await this.#app.listen({ host: c.api.host, port: c.api.port });
+    const a = this.#app.server.address() as AddressInfo;
+    this.url = `${c.api.tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+
+  #submitBackup(source: string, trigger: 'start' | 'schedule' | 'overdue' | 'change'): void {
     try {
-      jobs.submit('backup', { source }, trigger);
+      this.#jobs.submit('backup', { source }, trigger);
     } catch (err) {
-      log.warn({ err, source, trigger }, 'backup not queued');
+      this.#log.warn({ err, source, trigger }, 'backup not queued');
     }
-  };
-  const scheduler = new Scheduler({ clock, lastRunMs: (s) => { const j = store.latest(s, 'backup'); return j ? Date.parse(j.createdAt) : undefined; }, onDue: submitBackup });
-  const status = new AgentStatusProvider({
-    agentName: config.agentName,
-    version: opts.version,
-    repo,
-    store,
-    jobs,
-    clock,
-    stateDir: config.stateDir,
-    localRepoPath: config.repository.path,
-    sources: () => [...sources.values()],
-    nextRunMs: (s) => scheduler.nextRunMs(s),
-    watcher: (s) => journals.get(s),
-  });
-  await status.probe();
-
-  const syncJournals = async (): Promise<void> => {
-    for (const [name, j] of journals) {
-      const s = sources.get(name);
-      if (!s?.watch?.enabled || JSON.stringify(s) !== JSON.stringify(watchedAs.get(name))) {
-        await j.close();
-        journals.delete(name);
-      }
-    }
-    for (const s of sources.values()) {
-      if (!s.watch?.enabled || journals.has(s.name)) continue;
-      const j = createChangeJournal({ paths: s.paths, excludes: s.excludes ?? [], debounceMs: (s.watch.debounceSeconds ?? DEFAULT_DEBOUNCE_SECONDS) * 1000, onSettled: () => submitBackup(s.name, 'change'), logger: log.child({ source: s.name, component: 'watcher' }) });
-      journals.set(s.name, j);
-      watchedAs.set(s.name, s);
-      j.start().catch((err: unknown) => log.warn({ err, source: s.name }, 'change watcher failed; backups of this source scan everything'));
-    }
-  };
-  const watchedAs = new Map<string, SourceSpec>();
-  await syncJournals();
-
-  const app = config.api.enabled ? await buildApp({ jobs, status, metrics, roleOf: (t) => roleOf(t), tokensConfigured: () => tokens.length > 0, version: opts.version, logger: log, ...(config.api.tls ? { tls: await readTls(config) } : {}) }) : undefined;
-  let url: string | undefined;
-  if (app) {
-    await app.listen({ host: config.api.host, port: config.api.port });
-    const a = app.server.address() as AddressInfo;
-    url = `${config.api.tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   }
-  log.info({ repository: repo.store.location, sources: [...sources.keys()], api: url ?? 'disabled', stateDir: config.stateDir }, 'agent started');
-  scheduler.start([...sources.values()]);
 
-  const timers = [setInterval(() => void status.probe().catch((err: unknown) => log.warn({ err }, 'health probe failed')), PROBE_EVERY_MS).unref(), setInterval(expire, EXPIRE_EVERY_MS).unref()];
-  let stopping: Promise<void> | undefined;
-  let resolveStopped!: () => void;
-  const stopped = new Promise<void>((r) => (resolveStopped = r));
+  #expire(): void {
+    try {
+      const deleted = this.#store.expire(this.#clock.now() - this.#config.jobHistoryDays * 86_400_000);
+      if (deleted) this.#log.info({ deleted, keptDays: this.#config.jobHistoryDays }, 'old job history deleted');
+    } catch (err) {
+      this.#log.warn({ err }, 'cannot delete old job history');
+    }
+  }
 
-  return {
-    url,
-    stopped,
-    async reload() {
-      let next: AgentConfig;
-      try {
-        next = await loadAgentConfig(config.file);
-        tokens = await apiTokens(next.api, log);
-        roleOf = tokenChecker(tokens);
-      } catch (err) {
-        log.error({ err }, 'config not reloaded: the running config stays in force');
-        return;
-      }
-      const fixed = (c: AgentConfig): Record<string, unknown> => ({ repository: c.repository, stateDir: c.stateDir, api: { ...c.api, tokens: [] } });
-      const [was, now] = [fixed(config), fixed(next)];
-      const restartNeeded = Object.keys(was).filter((k) => JSON.stringify(was[k]) !== JSON.stringify(now[k]));
-      if (restartNeeded.length) log.warn({ keys: restartNeeded }, `config reloaded, but ${restartNeeded.join(', ')} changed: restart the agent to apply those`);
-      config = { ...next, repository: config.repository, stateDir: config.stateDir, api: { ...config.api, tokens: next.api.tokens } };
-      log.level = next.logLevel;
-      sources = sourceByName();
-      scheduler.update([...sources.values()]);
-      await syncJournals();
-      await status.probe();
-      log.info({ sources: [...sources.keys()] }, 'config reloaded');
-    },
-    stop(reason) {
-      stopping ??= (async () => {
-        log.info({ reason }, 'agent stopping');
-        scheduler.stop();
-        for (const t of timers) clearInterval(t);
-        const inTime = await jobs.stop(`agent stopping (${reason})`, SHUTDOWN_DEADLINE_MS - 1000);
-        if (!inTime) log.warn({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'the running job did not stop in time; it will be marked interrupted at the next start');
-        await Promise.all([...journals.values()].map((j) => j.close()));
-        await app?.close();
-        if (inTime) store.close();
-        log.info('agent stopped');
-        resolveStopped();
-      })();
-      return stopping;
-    },
-  };
+  async reload(): Promise<void> {
+    if (this.#stopping) return;
+    let next: AgentConfig;
+    let tokens: TokenEntry[];
+    try {
+      next = await loadAgentConfig(this.#config.file);
+      tokens = await apiTokens(next.api, this.#log);
+    } catch (err) {
+      this.#log.error({ err }, 'config not reloaded: the running config stays in force');
+      return;
+    }
+    if (this.#stopping) return;
+    const fixed = (c: AgentConfig): Record<string, unknown> => ({ repository: c.repository, stateDir: c.stateDir, agentName: c.agentName, api: { ...c.api, tokens: [] } });
+    const [was, now] = [fixed(this.#config), fixed(next)];
+    const restartNeeded = Object.keys(was).filter((k) => JSON.stringify(was[k]) !== JSON.stringify(now[k]));
+    if (restartNeeded.length) this.#log.warn({ keys: restartNeeded }, `config reloaded, but ${restartNeeded.join(', ')} changed: restart the agent to apply those`);
+    this.#config = { ...next, repository: this.#config.repository, stateDir: this.#config.stateDir, agentName: this.#config.agentName, api: { ...this.#config.api, tokens: next.api.tokens } };
+    this.#tokens = tokens;
+    this.#roleOf = tokenChecker(tokens);
+    this.#log.level = next.logLevel;
+    this.#sources = sourcesOf(this.#config);
+    this.#scheduler.update([...this.#sources.values()]);
+    await this.#journals.sync(this.#sources.values());
+    await this.#status.probe();
+    this.#log.info({ sources: [...this.#sources.keys()] }, 'config reloaded');
+  }
+
+  stop(reason: string): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#log.info({ reason }, 'agent stopping');
+      this.#scheduler.stop();
+      for (const t of this.#timers) clearInterval(t);
+      const inTime = await this.#jobs.stop(`agent stopping (${reason})`, SHUTDOWN_DEADLINE_MS - 2000);
+      if (!inTime) this.#log.warn({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'the running job did not stop in time; it will be marked interrupted at the next start');
+      await this.#journals.close();
+      await this.#app?.close();
+      if (inTime) this.#store.close();
+      this.#log.info('agent stopped');
+      this.#resolveStopped();
+    })();
+    return this.#stopping;
+  }
+}
+
+function sourcesOf(config: AgentConfig): Map<string, SourceSpec> {
+  return new Map(config.sources.map((s) => [s.name, s]));
+}
+
+/** Environment variables that hold the config's secrets: hooks must not see them. */
+function secretEnvOf(config: AgentConfig): string[] {
+  return [config.repository.passwordEnv, ...config.api.tokens.map((t) => t.env)].filter((v): v is string => v !== undefined);
 }
 
 /** Keys whose values never reach the log, wherever they appear. */

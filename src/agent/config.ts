@@ -97,6 +97,9 @@ export const AgentConfigSchema = Type.Object(
           name: Type.Optional(NonEmpty),
           stateDir: Type.Optional(NonEmpty),
           jobHistoryDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650, description: 'whole days, 1 to 3650' })),
+          /** Folders restore jobs may write into (default: <stateDir>/restores): an operator
+           *  token cannot restore over /etc unless this says so. */
+          restoreRoots: Type.Optional(Type.Array(NonEmpty, { minItems: 1 })),
         },
         { additionalProperties: false },
       ),
@@ -132,6 +135,8 @@ export interface AgentConfig {
   readonly sources: readonly SourceConfig[];
   readonly logLevel: string;
   readonly jobHistoryDays: number;
+  /** Folders restore jobs may write into (absolute). */
+  readonly restoreRoots: readonly string[];
   readonly api: ApiSettings;
 }
 
@@ -196,6 +201,7 @@ export function parseAgentConfig(text: string, file: string): AgentConfig {
     sources: c.sources.map((s) => ({ ...s, paths: s.paths.map(abs) })),
     logLevel: c.log?.level ?? 'info',
     jobHistoryDays: c.agent?.jobHistoryDays ?? DEFAULT_JOB_HISTORY_DAYS,
+    restoreRoots: (c.agent?.restoreRoots ?? [path.join(c.agent?.stateDir ?? 'var/state', 'restores')]).map(abs),
     api: {
       enabled: c.api?.enabled ?? true,
       host: c.api?.host ?? '127.0.0.1',

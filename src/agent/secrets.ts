@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { MIN_TOKEN_CHARS, type TokenEntry } from '../api/auth.js';
@@ -39,6 +39,8 @@ export async function apiTokens(api: ApiSettings, log: Logger): Promise<TokenEnt
     const where = `api.tokens[${i}]`;
     let secret: string | undefined;
     if (t.file !== undefined) {
+      const mode = await stat(t.file).then((st) => st.mode & 0o777, () => undefined);
+      if (mode !== undefined && (mode & 0o077) !== 0) log.warn({ tokenFile: t.file, mode: mode.toString(8) }, `token file ${t.file} can be read by other users: chmod 600 it`);
       secret = await readFile(t.file, 'utf8').catch(async (err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw new CairnError('E_CONFIG_INVALID', `${where}: cannot read token file ${t.file}: ${err.message}`, { cause: err });
         await mkdir(path.dirname(t.file!), { recursive: true, mode: 0o700 });

@@ -63,7 +63,16 @@ export async function buildApp(deps: ApiDeps) {
   };
   // Typed as the HTTP variant: with `https` the server is an https.Server, which the routes and
   // inject() use the same way; Fastify's overloads cannot pick one for a conditional option.
-  const app = Fastify(options as FastifyHttpOptions<Server>).withTypeProvider<TypeBoxTypeProvider>();
+  const app = createFastify(options as FastifyHttpOptions<Server>);
+
+  // set before the plugins register, so their routes (/docs) answer errors the same way
+  app.setErrorHandler((err, req, reply) => {
+    const body = errorBody(err);
+    if (body.statusCode >= 500) req.log.error({ err, url: req.url }, 'request failed');
+    if (body.statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="cairn"');
+    return reply.code(body.statusCode).send(body);
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ statusCode: 404, code: 'E_NOT_FOUND', error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}`, hint: 'the routes are listed at /docs' }));
 
   app.addSchema(ErrorBody);
   app.addSchema(JobSchema);
@@ -74,7 +83,8 @@ export async function buildApp(deps: ApiDeps) {
     },
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  // the API's description needs a reader token like everything but /health
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiHooks: { onRequest: async (req) => void authenticate(req, deps) } });
 
   app.addHook('onRequest', async (req, reply) => {
     const need = req.routeOptions.config.role;
@@ -86,14 +96,20 @@ export async function buildApp(deps: ApiDeps) {
     void reply;
   });
 
-  app.setErrorHandler((err, req, reply) => {
-    const body = errorBody(err);
-    if (body.statusCode >= 500) req.log.error({ err, url: req.url }, 'request failed');
-    if (body.statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="cairn"');
-    return reply.code(body.statusCode).send(body);
-  });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ statusCode: 404, code: 'E_NOT_FOUND', error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}`, hint: 'the routes are listed at /docs' }));
+  registerStatusRoutes(app, deps);
+  registerJobRoutes(app, deps);
+  return app;
+}
 
+/** The app as the route registrations see it. */
+type ApiApp = Awaited<ReturnType<typeof createFastify>>;
+
+function createFastify(options: FastifyHttpOptions<Server>) {
+  return Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
+}
+
+/** GET /health, /metrics, /v1/summary, /v1/sources, /v1/snapshots. */
+function registerStatusRoutes(app: ApiApp, deps: ApiDeps): void {
   app.get('/health', { schema: { summary: 'ok, degraded or failing, with reasons (no token needed)', response: { 200: HealthSchema, 503: HealthSchema } } }, (_req, reply) => {
     const h = deps.status.health();
     void reply.code(h.status === 'failing' ? 503 : 200);
@@ -107,6 +123,16 @@ export async function buildApp(deps: ApiDeps) {
 
   app.get('/v1/summary', { config: { role: 'reader' }, schema: { summary: 'the console tiles', security: bearer, response: { 200: SummarySchema, ...errors } } }, () => deps.status.summary());
 
+  app.get('/v1/sources', { config: { role: 'reader' }, schema: { summary: 'protected items: schedule, last result, next run', security: bearer, response: { 200: Type.Object({ sources: Type.Array(SourceSchema) }), ...errors } } }, () => ({ sources: [...deps.status.sources()] }));
+
+  app.get('/v1/snapshots', { config: { role: 'reader' }, schema: { summary: 'snapshots in the repository, newest first', security: bearer, querystring: SnapshotQuery, response: { 200: Type.Object({ snapshots: Type.Array(SnapshotSchema) }), ...errors } } }, async (req) => {
+    return { snapshots: [...(await deps.status.snapshots(req.query))] };
+  });
+
+}
+
+/** GET /v1/jobs, GET /v1/jobs/:id, POST /v1/jobs, POST /v1/jobs/:id/cancel. */
+function registerJobRoutes(app: ApiApp, deps: ApiDeps): void {
   app.get('/v1/jobs', { config: { role: 'reader' }, schema: { summary: 'jobs, newest first, filtered, one page at a time', security: bearer, querystring: JobListQuery, response: { 200: JobPageSchema, ...errors } } }, (req) => {
     const q = req.query;
     const filter = {
@@ -138,13 +164,6 @@ export async function buildApp(deps: ApiDeps) {
     return job;
   });
 
-  app.get('/v1/sources', { config: { role: 'reader' }, schema: { summary: 'protected items: schedule, last result, next run', security: bearer, response: { 200: Type.Object({ sources: Type.Array(SourceSchema) }), ...errors } } }, () => ({ sources: [...deps.status.sources()] }));
-
-  app.get('/v1/snapshots', { config: { role: 'reader' }, schema: { summary: 'snapshots in the repository, newest first', security: bearer, querystring: SnapshotQuery, response: { 200: Type.Object({ snapshots: Type.Array(SnapshotSchema) }), ...errors } } }, async (req) => {
-    return { snapshots: [...(await deps.status.snapshots(req.query))] };
-  });
-
-  return app;
 }
 
 function authenticate(req: FastifyRequest, deps: ApiDeps): Role {

@@ -8,7 +8,8 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   E_UNAUTHORIZED: 401,
   E_FORBIDDEN: 403,
   E_JOB_NOT_FOUND: 404,
-  E_SOURCE_NOT_FOUND: 404,
+  // a source named in a request body is a bad field of that request, not a missing resource
+  E_SOURCE_NOT_FOUND: 400,
   E_SNAPSHOT_NOT_FOUND: 404,
   E_NOT_FOUND: 404,
   E_JOB_FINISHED: 409,

@@ -18,9 +18,12 @@ export const ErrorBody = Type.Object(
   { $id: 'Error' },
 );
 
+/** What a job does. */
 export const JobKindSchema = literals(JOB_KINDS);
+/** Where a job is in its life. */
 export const JobStateSchema = literals(JOB_STATES);
 
+/** A running job's progress. */
 export const ProgressSchema = Type.Object({
   phase: Type.String(),
   files: Type.Integer(),
@@ -32,6 +35,7 @@ export const ProgressSchema = Type.Object({
   errors: Type.Integer(),
 });
 
+/** A job: what, when, how far, and how it ended. */
 export const JobSchema = Type.Object(
   {
     id: Type.String(),
@@ -50,6 +54,7 @@ export const JobSchema = Type.Object(
   { $id: 'Job' },
 );
 
+/** GET /v1/jobs: filters and the page wanted. */
 export const JobListQuery = Type.Object(
   {
     status: Type.Optional(Type.String({ pattern: `^(${JOB_STATES.join('|')})(,(${JOB_STATES.join('|')}))*$`, description: 'one state or several, comma-separated' })),
@@ -61,10 +66,13 @@ export const JobListQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+/** The query of GET /v1/jobs, typed. */
 export type JobListQuery = Static<typeof JobListQuery>;
 
+/** One page of jobs, newest first, and the cursor of the next. */
 export const JobPageSchema = Type.Object({ jobs: Type.Array(Type.Ref(JobSchema)), next: Type.Optional(Type.String()) });
 
+/** A job id in a route. */
 export const JobIdParams = Type.Object({ id: Type.String({ pattern: '^\\d{1,15}$', description: 'a job id' }) });
 
 /** POST /v1/jobs: what to run, chosen by `kind` (a discriminated oneOf, so a mistake is
@@ -91,14 +99,18 @@ const newJobBranches = [
       { additionalProperties: false },
     ),
 ] as const;
+/** The body of POST /v1/jobs, typed. */
 export type NewJobBody = Static<(typeof newJobBranches)[number]>;
+/** The body of POST /v1/jobs: one branch per kind. */
 export const NewJobBody = Type.Unsafe<NewJobBody>({ type: 'object', required: ['kind'], discriminator: { propertyName: 'kind' }, oneOf: newJobBranches });
 
+/** A source's protection state and why. */
 export const ProtectionSchema = Type.Object({
   state: literals(['protected', 'late', 'failing', 'never-backed-up', 'source-missing'] as const),
   reason: Type.Optional(Type.String()),
 });
 
+/** A source as the console shows it. */
 export const SourceSchema = Type.Object({
   name: Type.String(),
   kind: Type.Literal('folder'),
@@ -112,8 +124,10 @@ export const SourceSchema = Type.Object({
   lastBackup: Type.Optional(Type.Object({ jobId: Type.String(), state: JobStateSchema, finishedAt: Type.Optional(Type.String()), snapshotId: Type.Optional(Type.String()), error: Type.Optional(Type.String()) })),
   lastSuccessAt: Type.Optional(Type.String({ format: 'date-time' })),
 });
+/** A source view, typed. */
 export type SourceView = Static<typeof SourceSchema>;
 
+/** A snapshot as the console lists it. */
 export const SnapshotSchema = Type.Object({
   id: Type.String(),
   time: Type.String({ format: 'date-time' }),
@@ -126,10 +140,13 @@ export const SnapshotSchema = Type.Object({
   deleted: Type.Boolean({ description: 'soft-deleted (restorable until purged)' }),
   summary: Json,
 });
+/** A snapshot view, typed. */
 export type SnapshotView = Static<typeof SnapshotSchema>;
 
+/** GET /v1/snapshots: filters. */
 export const SnapshotQuery = Type.Object({ source: Type.Optional(Type.String({ minLength: 1 })), host: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false });
 
+/** The console tiles. */
 export const SummarySchema = Type.Object({
   agent: Type.String(),
   version: Type.String(),
@@ -146,8 +163,10 @@ export const SummarySchema = Type.Object({
   running: Type.Optional(Type.Ref(JobSchema)),
   queued: Type.Integer(),
 });
+/** The summary, typed. */
 export type Summary = Static<typeof SummarySchema>;
 
+/** GET /health. */
 export const HealthSchema = Type.Object({
   status: literals(['ok', 'degraded', 'failing'] as const),
   reasons: Type.Array(Type.Object({ code: Type.String(), message: Type.String(), source: Type.Optional(Type.String()) })),

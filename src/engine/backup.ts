@@ -37,9 +37,11 @@ export interface BackupOptions extends Op {
   readonly concurrency?: number;
   /** Bytes of chunks in flight between reading and sealing. */
   readonly bufferBytes?: number;
-  /** Narrows the walk to what may have changed since the parent snapshot: a directory for which
-   *  mayHaveChanged(path) is false is not read; its subtree is taken from the parent snapshot. */
-  readonly changes?: { mayHaveChanged(dir: string): boolean };
+  /** Narrows the walk to what may have changed since snapshot `base`: a directory for which
+   *  mayHaveChanged(path) is false is not read; its subtree is taken from the parent snapshot.
+   *  Applied only when the parent is `base` (what the journal counted from), it excluded the same
+   *  paths, and it had no unreadable entries; otherwise the walk is full. */
+  readonly changes?: { readonly base: SnapshotId; mayHaveChanged(dir: string): boolean };
 }
 
 /** A backup's outcome: the snapshot, and the paths that could not be read. */
@@ -48,6 +50,8 @@ export interface BackupResult {
   readonly snapshot: Snapshot;
   readonly parent?: SnapshotId;
   readonly errors: readonly { path: string; message: string }[];
+  /** Whether opts.changes narrowed the walk (see BackupOptions.changes). */
+  readonly narrowed: boolean;
 }
 
 /* Metadata calls (lstat, readdir) are made synchronously: on a warm cache each takes a few µs,
@@ -108,7 +112,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   // for it, so nothing writes to the repository after backup() has rejected
   const failed = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal;
-  const changes = narrowing(opts, parent);
+  const changes = narrowing(opts, parentId, parent);
   const walker = new Walker(repo, writer, { ...opts, signal, changes }, progress, await IdNames.load());
   let rootTree: BlobId;
   try {
@@ -145,7 +149,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     program: opts.program,
   };
   const snapshotId = await repo.saveSnapshot(snapshot, opts);
-  return { snapshotId, snapshot, ...(parentId ? { parent: parentId } : {}), errors: walker.errors };
+  return { snapshotId, snapshot, ...(parentId ? { parent: parentId } : {}), errors: walker.errors, narrowed: changes !== undefined };
 }
 
 function normalizePaths(paths: readonly string[]): string[] {
@@ -163,10 +167,13 @@ async function pickParent(repo: Repository, opts: BackupOptions, paths: string[]
   return matching[matching.length - 1]?.id;
 }
 
-/** opts.changes, when the parent snapshot excluded the same paths: otherwise a reused subtree
- *  could hold entries this run excludes, or miss ones it no longer excludes. */
-function narrowing(opts: BackupOptions, parent: Snapshot | undefined): BackupOptions['changes'] {
-  if (!opts.changes || !parent) return undefined;
+/** opts.changes, when they can be trusted against the parent: it is the snapshot the journal
+ *  counted from (else changes between the two were never journaled for it), it excluded the
+ *  same paths (else a reused subtree could hold entries this run excludes, or miss ones it no
+ *  longer excludes), and it read everything (an entry left out as unreadable would otherwise
+ *  stay left out of every narrowed snapshot). */
+function narrowing(opts: BackupOptions, parentId: SnapshotId | undefined, parent: Snapshot | undefined): BackupOptions['changes'] {
+  if (!opts.changes || !parent || parentId !== opts.changes.base || parent.summary.errors > 0) return undefined;
   const excludes = opts.excludes ?? [];
   const same = parent.excludes.length === excludes.length && parent.excludes.every((e, i) => e === excludes[i]);
   return same ? opts.changes : undefined;

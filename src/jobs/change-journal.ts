@@ -11,8 +11,13 @@ export interface ScanPlan {
   mayHaveChanged(dir: string): boolean;
   /** Number of journaled paths this plan covers. */
   readonly paths: number;
-  /** Call after the backup succeeded: forgets what this plan covered (paths journaled after plan() stay), and records a full scan when full. */
-  commit(): void;
+  /** The snapshot the journal counts changes from (the last committed one); a narrowed backup
+   *  must have it as its parent. */
+  readonly base: string | undefined;
+  /** Call after the backup succeeded, with its snapshot: forgets what this plan covered (paths
+   *  journaled after plan() stay), records a full scan when full, and makes the snapshot the
+   *  base of the next plans. */
+  commit(snapshotId: string): void;
 }
 
 /** Where a journal's watcher is: `failed` is final (the journal must be recreated to narrow again). */
@@ -114,6 +119,7 @@ class ChokidarChangeJournal implements ChangeJournal {
   /** A full scan is due, demanded at journal sequence `seq`: only a plan taken later clears it. */
   #fullDue: { seq: number; reason: string } | undefined;
   #lastFullMs: number | undefined;
+  #base: string | undefined;
   #watcher: FSWatcher | undefined;
   #closed: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -174,10 +180,12 @@ class ChokidarChangeJournal implements ChangeJournal {
     return {
       full: why !== undefined,
       paths: this.#journal.size,
+      base: this.#base,
       mayHaveChanged: (dir) => covered?.mayHaveChanged(dir) ?? true,
-      commit: () => {
+      commit: (snapshotId) => {
         if (committed) return;
         committed = true;
+        this.#base = snapshotId;
         this.#commit(seq, why !== undefined, clearsDue, startedMs);
       },
     };
@@ -208,6 +216,7 @@ class ChokidarChangeJournal implements ChangeJournal {
     if (this.#lastFullMs === undefined) return 'no full scan since the watcher started';
     const ageMs = this.#now() - this.#lastFullMs;
     const everyMs = this.#opts.fullScanEveryMs ?? DAY_MS;
+    if (ageMs < 0) return 'the clock went back since the last full scan';
     return ageMs >= everyMs ? `the last full scan started ${formatAge(ageMs)} ago; one is due every ${formatAge(everyMs)}` : undefined;
   }
 
@@ -258,10 +267,10 @@ class ChokidarChangeJournal implements ChangeJournal {
    *  at the latest MAX_WAIT_DEBOUNCES debounce periods into a burst that never goes quiet. */
   #poke(): void {
     if (this.#timer) {
-      if (Date.now() - this.#burstStartMs < this.#opts.debounceMs * MAX_WAIT_DEBOUNCES) this.#timer.refresh();
+      if (this.#now() - this.#burstStartMs < this.#opts.debounceMs * MAX_WAIT_DEBOUNCES) this.#timer.refresh();
       return;
     }
-    this.#burstStartMs = Date.now();
+    this.#burstStartMs = this.#now();
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       try {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { CairnError, isAbortError } from '../core/errors.js';
 import type { Clock, TimerHandle } from './clock.js';
-import { FINAL_STATES, type Job, type JobError, type JobKind, type JobParams, type JobTrigger } from './job.js';
+import { FINAL_STATES, type Job, type JobError, type JobKind, type JobParams, type JobPatch, type JobTrigger } from './job.js';
 import type { JobFilter, JobPage, JobStore } from './job-store.js';
 import { ProgressTracker } from './progress.js';
 
@@ -97,7 +97,8 @@ export class JobManager {
       this.#running.controller.abort(new CairnError('E_CANCELLED', 'cancelled on request'));
       return this.get(id)!;
     }
-    this.#queue.splice(this.#queue.indexOf(id), 1);
+    const at = this.#queue.indexOf(id);
+    if (at >= 0) this.#queue.splice(at, 1);
     const done = this.#finish(job, { state: 'cancelled', error: { code: 'E_CANCELLED', message: 'cancelled before it started' } });
     return done;
   }
@@ -156,15 +157,19 @@ export class JobManager {
   }
 
   #pump(): void {
-    if (this.#running || this.#stopping) return;
-    const id = this.#queue.shift();
+    if (this.#running) return;
+    const id = this.#stopping ? undefined : this.#queue.shift();
     if (id === undefined) {
       for (const w of this.#idleWaiters.splice(0)) w();
       return;
     }
-    const queued = this.#o.store.get(id);
-    if (!queued) return this.#pump();
-    const job = this.#o.store.update(id, { state: 'running', startedAt: new Date(this.#o.clock.now()).toISOString() });
+    let job: Job;
+    try {
+      job = this.#o.store.update(id, { state: 'running', startedAt: new Date(this.#o.clock.now()).toISOString() });
+    } catch (err) {
+      this.#o.logger.error({ err, jobId: id }, 'cannot start the job: the job database cannot record it; it is skipped');
+      return this.#pump();
+    }
     const log = this.#o.logger.child({ jobId: id, kind: job.kind, ...(job.source !== undefined ? { source: job.source } : {}) });
     const controller = new AbortController();
     const tracker = new ProgressTracker((path, err) => log.warn({ path, err }, 'path skipped'));
@@ -179,28 +184,43 @@ export class JobManager {
     });
   }
 
+  /** Runs a job to its end and records it. Never rejects: a store that cannot record the end
+   *  (a full disk) is logged, and the job shows as interrupted after the next start. */
   async #execute(job: Job, ctx: RunContext): Promise<void> {
-    let final: Job;
+    let patch: JobPatch;
     try {
       const out = await this.#o.runners[job.kind](job, ctx);
       ctx.progress.setPhase('done');
-      final = this.#finish(job, { state: out.error ? 'failed' : 'succeeded', result: out.result, ...(out.error ? { error: out.error } : {}), progress: ctx.progress.snapshot(this.#o.clock.now()) });
+      patch = { state: out.error ? 'failed' : 'succeeded', result: out.result, ...(out.error ? { error: out.error } : {}) };
     } catch (err) {
-      const progress = ctx.progress.snapshot(this.#o.clock.now());
       if (ctx.signal.aborted && (isAbortError(err) || err === ctx.signal.reason || (err instanceof CairnError && err.code === 'E_CANCELLED'))) {
         const why = ctx.signal.reason instanceof Error ? ctx.signal.reason.message : 'cancelled';
-        final = this.#finish(job, { state: 'cancelled', progress, error: { code: 'E_CANCELLED', message: `${why}; what was uploaded is kept and reused by the next backup` } });
+        patch = { state: 'cancelled', error: { code: 'E_CANCELLED', message: `${why}; what was uploaded is kept and reused by the next backup` } };
       } else {
-        final = this.#finish(job, { state: 'failed', progress, error: jobError(err) });
+        patch = { state: 'failed', error: jobError(err) };
       }
     }
-    const level = final.state === 'succeeded' ? 'info' : final.state === 'cancelled' ? 'warn' : 'error';
-    ctx.log[level]({ state: final.state, result: final.result, error: final.error }, `job ${final.state}`);
+    this.#finish(job, { ...patch, progress: ctx.progress.snapshot(this.#o.clock.now()) });
+    const level = patch.state === 'succeeded' ? 'info' : patch.state === 'cancelled' ? 'warn' : 'error';
+    ctx.log[level]({ state: patch.state, result: patch.result, error: patch.error }, `job ${patch.state}`);
   }
 
-  #finish(job: Job, patch: Omit<Parameters<JobStore['update']>[1], 'finishedAt'>): Job {
-    const done = this.#o.store.update(job.id, { ...patch, finishedAt: new Date(this.#o.clock.now()).toISOString() });
-    this.#o.onFinished?.(done);
+  /** Records a job's end and tells onFinished; returns the job as it ended, also when the store
+   *  failed to record it (then logged). */
+  #finish(job: Job, patch: Omit<JobPatch, 'finishedAt'>): Job {
+    const finishedAt = new Date(this.#o.clock.now()).toISOString();
+    let done: Job;
+    try {
+      done = this.#o.store.update(job.id, { ...patch, finishedAt });
+    } catch (err) {
+      this.#o.logger.error({ err, jobId: job.id, state: patch.state }, 'cannot record the end of the job in the job database; it will show as interrupted after a restart');
+      done = { ...job, ...patch, finishedAt };
+    }
+    try {
+      this.#o.onFinished?.(done);
+    } catch (err) {
+      this.#o.logger.warn({ err, jobId: job.id }, 'job end listener failed');
+    }
     return done;
   }
 

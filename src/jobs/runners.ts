@@ -1,5 +1,7 @@
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { CairnError } from '../core/errors.js';
+import type { SnapshotId } from '../core/ids.js';
 import { backup } from '../engine/backup.js';
 import { check } from '../engine/check.js';
 import { restore } from '../engine/restore.js';
@@ -26,8 +28,9 @@ export interface SourceSpec {
 export interface ScanPlanLike {
   readonly full: boolean;
   readonly paths: number;
+  readonly base: string | undefined;
   mayHaveChanged(dir: string): boolean;
-  commit(): void;
+  commit(snapshotId: string): void;
 }
 
 /** What the runners work with. */
@@ -38,28 +41,62 @@ export interface RunnerDeps {
   readonly program: string;
   /** Whether restores set file owners (the agent runs as root). */
   readonly restoreOwners: boolean;
+  /** Folders restores may write into. */
+  readonly restoreRoots?: () => readonly string[];
   /** The change journal's plan for a watched source's next backup. */
   readonly scanPlan?: (source: string) => ScanPlanLike | undefined;
+  /** Environment variables that hold secrets (the repository password, API tokens): hooks do
+   *  not see them. */
+  readonly secretEnv?: readonly string[];
 }
 
 /** How long a hook may run unless its source says otherwise. */
 export const DEFAULT_HOOK_TIMEOUT_SECONDS = 300;
+/** After a cancel or at shutdown, the post hook gets at most this long: the agent must stop
+ *  within 10 s, and a post hook that thaws or resumes something is quick. */
+const POST_HOOK_AFTER_CANCEL_MS = 5_000;
 /** Unreadable paths named in a backup job's result (the count is always there). */
 const SKIPPED_SHOWN = 20;
 
-/** Checks a job's parameters against the configured sources before it is queued. */
-export function admitJob(source: (name: string) => SourceSpec | undefined): (kind: JobKind, params: JobParams) => { source?: string } {
+/** Checks a job's parameters against the configured sources (and, for restores, the folders
+ *  restores may write into) before it is queued. */
+export function admitJob(source: (name: string) => SourceSpec | undefined, restoreRoots: () => readonly string[] = () => ['/']): (kind: JobKind, params: JobParams) => { source?: string } {
   return (kind, params) => {
     const name = typeof params.source === 'string' ? params.source : undefined;
     if (name !== undefined && !source(name)) throw new CairnError('E_SOURCE_NOT_FOUND', `source: no source named "${name}" is configured`, { hint: 'GET /v1/sources lists them' });
     if (kind === 'backup' && name === undefined) throw new CairnError('E_USAGE', 'source: a backup job needs the name of a configured source');
     if (kind === 'restore') {
       if (typeof params.target !== 'string' || !path.isAbsolute(params.target)) throw new CairnError('E_USAGE', 'target: a restore needs an absolute target path');
+      if (!insideAny(path.resolve(params.target), restoreRoots())) throw new CairnError('E_USAGE', `target: ${params.target} is outside the folders restores may write into (${restoreRoots().join(', ')})`, { hint: 'restore under one of them, or add a folder to agent.restoreRoots in the config' });
       if (typeof params.snapshot === 'string' && params.snapshot !== 'latest' && !/^[0-9a-f]{4,64}$/.test(params.snapshot)) throw new CairnError('E_USAGE', `snapshot: "${params.snapshot}" is not "latest" or a snapshot id (4 to 64 hex characters)`);
     }
     if (kind === 'check' && params.subset !== undefined && !/^[1-9]\d*\/[1-9]\d*$/.test(String(params.subset))) throw new CairnError('E_USAGE', `subset: "${String(params.subset)}" is not n/t, e.g. "1/10"`);
     return name !== undefined ? { source: name } : {};
   };
+}
+
+/** Whether `p` is one of `roots` or inside one (all absolute and resolved). */
+function insideAny(p: string, roots: readonly string[]): boolean {
+  return roots.some((r) => p === r || p.startsWith(r.endsWith('/') ? r : `${r}/`));
+}
+
+/** Checks, just before a restore writes, that the target's real path (symbolic links resolved
+ *  as far as it exists) is still inside a restore root: a link planted inside a root, by an
+ *  earlier restore say, must not lead the restore out of it. */
+async function checkRestoreTarget(target: string, roots: readonly string[]): Promise<void> {
+  let existing = path.resolve(target);
+  for (;;) {
+    try {
+      existing = await realpath(existing);
+      break;
+    } catch (err) {
+      const parent = path.dirname(existing);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === existing) throw err;
+      existing = parent;
+    }
+  }
+  const realRoots = await Promise.all(roots.map((r) => realpath(r).catch(() => path.resolve(r))));
+  if (!insideAny(existing, realRoots)) throw new CairnError('E_USAGE', `target: ${target} leads to ${existing}, outside the folders restores may write into`, { hint: 'a symbolic link on the way leaves the restore roots; restore elsewhere' });
 }
 
 /** The runners of every job kind, over one repository. */
@@ -74,38 +111,57 @@ export function createRunners(deps: RunnerDeps): Record<JobKind, JobRunner> {
 async function runBackupJob(deps: RunnerDeps, job: Job, ctx: RunContext): Promise<JobOutcome> {
   const src = deps.source(job.source ?? '');
   if (!src) throw new CairnError('E_SOURCE_NOT_FOUND', `source "${job.source}" is no longer configured`);
-  const timeoutMs = (src.hooks?.timeoutSeconds ?? DEFAULT_HOOK_TIMEOUT_SECONDS) * 1000;
-  const env = { CAIRN_SOURCE: src.name, CAIRN_JOB_ID: job.id, CAIRN_JOB_KIND: 'backup' };
-  if (src.hooks?.pre) {
-    ctx.progress.setPhase('pre hook');
-    const pre = await runHook(src.hooks.pre, { timeoutMs, env, signal: ctx.signal });
-    ctx.signal.throwIfAborted();
-    if (!pre.ok) {
-      const message = `${describeHook('pre', pre, timeoutMs)}; the backup did not run`;
-      await postHook(src, ctx, env, timeoutMs, 'failed');
-      return { result: { hook: 'pre' }, error: { code: 'E_HOOK_FAILED', message, output: pre.output, hint: 'fix the pre hook command (its output is in error.output) or remove it from the source' } };
-    }
-  }
+  const hook: HookContext = {
+    src,
+    ctx,
+    timeoutMs: (src.hooks?.timeoutSeconds ?? DEFAULT_HOOK_TIMEOUT_SECONDS) * 1000,
+    env: { CAIRN_SOURCE: src.name, CAIRN_JOB_ID: job.id, CAIRN_JOB_KIND: 'backup' },
+    unsetEnv: deps.secretEnv ?? [],
+  };
+  // from here on the post hook runs whatever happens: it may thaw what the pre hook froze
   let outcome: JobOutcome;
   try {
-    ctx.progress.setPhase('backup');
-    outcome = await backupSource(deps, src, ctx);
+    outcome = (await preHook(hook)) ?? (await backupSource(deps, src, ctx));
   } catch (err) {
-    await postHook(src, ctx, env, timeoutMs, ctx.signal.aborted ? 'cancelled' : 'failed');
+    await postHook(hook, ctx.signal.aborted ? 'cancelled' : 'failed');
     throw err;
   }
-  const post = await postHook(src, ctx, env, timeoutMs, 'succeeded', String(outcome.result.snapshotId));
+  const snapshotId = typeof outcome.result.snapshotId === 'string' ? outcome.result.snapshotId : undefined;
+  const post = await postHook(hook, outcome.error ? 'failed' : 'succeeded', snapshotId);
   return post ? { result: outcome.result, error: post } : outcome;
 }
 
-/** Runs the post hook, if any, whatever happened before (it may thaw what the pre hook froze):
- *  it gets its own timeout but not the job's cancel. Returns the error if it failed. */
-async function postHook(src: SourceSpec, ctx: RunContext, env: Record<string, string>, timeoutMs: number, status: string, snapshotId?: string): Promise<{ code: string; message: string; output: string } | undefined> {
-  if (!src.hooks?.post) return undefined;
-  ctx.progress.setPhase('post hook');
-  const r = await runHook(src.hooks.post, { timeoutMs, env: { ...env, CAIRN_JOB_STATUS: status, ...(snapshotId ? { CAIRN_SNAPSHOT_ID: snapshotId } : {}) } });
+/** What the hooks of one backup job share. */
+interface HookContext {
+  readonly src: SourceSpec;
+  readonly ctx: RunContext;
+  readonly timeoutMs: number;
+  readonly env: Record<string, string>;
+  readonly unsetEnv: readonly string[];
+}
+
+/** Runs the pre hook, if any: undefined when the backup may go on, the job's outcome when the
+ *  hook failed; throws when the job was cancelled meanwhile. */
+async function preHook(h: HookContext): Promise<JobOutcome | undefined> {
+  if (!h.src.hooks?.pre) return undefined;
+  h.ctx.progress.setPhase('pre hook');
+  const pre = await runHook(h.src.hooks.pre, { timeoutMs: h.timeoutMs, env: h.env, unsetEnv: h.unsetEnv, signal: h.ctx.signal });
+  h.ctx.signal.throwIfAborted();
+  if (pre.ok) return undefined;
+  const message = `${describeHook('pre', pre, h.timeoutMs)}; the backup did not run`;
+  return { result: { hook: 'pre' }, error: { code: 'E_HOOK_FAILED', message, output: pre.output, hint: 'fix the pre hook command (its output is in error.output) or remove it from the source' } };
+}
+
+/** Runs the post hook, if any, whatever happened before. It gets its own timeout but not the
+ *  job's cancel; after a cancel (or at shutdown) the timeout is cut to POST_HOOK_AFTER_CANCEL_MS.
+ *  Returns the error if it failed. */
+async function postHook(h: HookContext, status: string, snapshotId?: string): Promise<{ code: string; message: string; output: string } | undefined> {
+  if (!h.src.hooks?.post) return undefined;
+  h.ctx.progress.setPhase('post hook');
+  const timeoutMs = h.ctx.signal.aborted ? Math.min(h.timeoutMs, POST_HOOK_AFTER_CANCEL_MS) : h.timeoutMs;
+  const r = await runHook(h.src.hooks.post, { timeoutMs, unsetEnv: h.unsetEnv, env: { ...h.env, CAIRN_JOB_STATUS: status, ...(snapshotId ? { CAIRN_SNAPSHOT_ID: snapshotId } : {}) } });
   if (r.ok) return undefined;
-  ctx.log.error({ output: r.output }, describeHook('post', r, timeoutMs));
+  h.ctx.log.error({ exitCode: r.exitCode, timedOut: r.timedOut }, `${describeHook('post', r, timeoutMs)}; its output is in the job's error`);
   return { code: 'E_HOOK_FAILED', message: `${describeHook('post', r, timeoutMs)}${snapshotId ? ` (the snapshot ${snapshotId.slice(0, 12)} was saved)` : ''}`, output: r.output };
 }
 
@@ -127,19 +183,19 @@ async function backupSource(deps: RunnerDeps, src: SourceSpec, ctx: RunContext):
         agent: deps.agentName,
         program: deps.program,
         progress: ctx.progress,
-        ...(plan && !plan.full ? { changes: plan } : {}),
+        ...(plan && !plan.full && plan.base !== undefined ? { changes: { base: plan.base as SnapshotId, mayHaveChanged: (d: string) => plan.mayHaveChanged(d) } } : {}),
         signal,
       });
     },
     ctx.signal,
   );
-  plan?.commit();
+  plan?.commit(r.snapshotId);
   const s = r.snapshot.summary;
   return {
     result: {
       snapshotId: r.snapshotId,
       ...(r.parent ? { parent: r.parent } : {}),
-      scan: plan && !plan.full ? 'changes' : 'full',
+      scan: r.narrowed ? 'changes' : 'full',
       filesNew: s.filesNew,
       filesChanged: s.filesChanged,
       filesUnmodified: s.filesUnmodified,
@@ -157,6 +213,7 @@ async function backupSource(deps: RunnerDeps, src: SourceSpec, ctx: RunContext):
 async function runRestoreJob(deps: RunnerDeps, job: Job, ctx: RunContext): Promise<JobOutcome> {
   const p = job.params as { snapshot?: string; target: string; include?: string[]; overwrite?: boolean };
   ctx.progress.setPhase('restore');
+  if (deps.restoreRoots) await checkRestoreTarget(p.target, deps.restoreRoots());
   return withLock(
     deps.repo,
     `restore by agent ${deps.agentName}`,

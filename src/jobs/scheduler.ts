@@ -65,6 +65,7 @@ export class Scheduler {
     return t === undefined || t === Infinity ? undefined : t;
   }
 
+  /** Stops: no more fire times are reported. */
   stop(): void {
     this.#stopped = true;
     if (this.#timer) this.#o.clock.clearTimeout(this.#timer);
@@ -86,8 +87,14 @@ export class Scheduler {
     const now = this.#o.clock.now();
     for (const s of this.#sources) {
       const at = this.#next.get(s.name) ?? Infinity;
-      if (at > now) continue;
-      this.#next.set(s.name, nextFire(s.schedule, now, this.#o.timezone) ?? Infinity);
+      const fresh = nextFire(s.schedule, now, this.#o.timezone) ?? Infinity;
+      if (at > now) {
+        // a wall clock stepped back (NTP after a boot with the clock ahead) leaves a next fire
+        // time far in the future: take the one that follows now instead
+        if (at > fresh) this.#next.set(s.name, fresh);
+        continue;
+      }
+      this.#next.set(s.name, fresh);
       this.#o.onDue(s.name, 'schedule');
     }
     this.#arm();

@@ -95,6 +95,13 @@ export function openSqliteJobStore(file: string): JobStore {
     expire: db.prepare("DELETE FROM jobs WHERE created_ms < ? AND state NOT IN ('queued', 'running')"),
   };
   const row = (id: number | bigint): Row | undefined => q.get.get(id) as Row | undefined;
+  // an update sets one of a handful of column sets (progress alone, the start, the end)
+  const updates = new Map<string, Database.Statement<unknown[]>>();
+  const updateStatement = (set: string): Database.Statement<unknown[]> => {
+    let st = updates.get(set);
+    if (!st) updates.set(set, (st = db.prepare(`UPDATE jobs SET ${set} WHERE id = ?`)));
+    return st;
+  };
 
   const store: JobStore = {
     insert(job: NewJob) {
@@ -115,7 +122,7 @@ export function openSqliteJobStore(file: string): JobStore {
       if (patch.result !== undefined) set('result', json(patch.result));
       if (patch.error !== undefined) set('error', json(patch.error));
       const n = /^\d+$/.test(id) ? Number(id) : -1;
-      if (cols.length > 0) db.prepare(`UPDATE jobs SET ${cols.join(', ')} WHERE id = ?`).run(...vals, n);
+      if (cols.length > 0) updateStatement(cols.join(', ')).run(...vals, n);
       const r = row(n);
       if (!r) throw new CairnError('E_JOB_NOT_FOUND', `no job ${id}`);
       return toJob(r);

@@ -79,6 +79,8 @@ beforeAll(async () => {
     'api: {port: 0, tokens: [{role: reader, file: reader.token}, {role: operator, file: operator.token}]}',
     'sources:',
     '  - {name: docs, kind: folder, paths: [src], schedule: ["0 0 1 1 *"]}',
+    // a backup that takes 3 s in its pre hook: a job queued behind it is certainly still queued
+    '  - {name: slow, kind: folder, paths: [src/docs], schedule: ["0 0 1 1 *"], hooks: {pre: "sleep 3"}}',
   ].join('\n') + '\n');
 });
 afterAll(async () => {
@@ -92,7 +94,7 @@ describe('cairn agent', () => {
     expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(root, 'operator.token')).mode & 0o777).toBe(0o600);
     expect((await fetch(`${logLines(cli.stdoutSoFar()).find((l) => l.msg === 'agent started')!.api}/health`)).status).toBe(200);
-    const first = ((await api('/v1/jobs?kind=backup')).json() as { jobs: JobJson[] }).jobs;
+    const first = ((await api('/v1/jobs?kind=backup&source=docs')).json() as { jobs: JobJson[] }).jobs;
     expect(first).toHaveLength(1);
     expect(first[0]!.trigger).toBe('start');
     expect((await waitForJob(api, first[0]!.id, ['succeeded'], cli)).result).toMatchObject({ filesNew: 50 });
@@ -101,12 +103,16 @@ describe('cairn agent', () => {
     const second = await api('/v1/jobs', { method: 'POST', body: { kind: 'backup', source: 'docs' } });
     expect(second.status, second.text).toBe(202);
     expect((await waitForJob(api, (second.json() as JobJson).id, ['succeeded'], cli)).result).toMatchObject({ bytesRead: 0, filesUnmodified: 50 });
-    // a third: a check, queued behind a backup, cancelled before it starts or while it runs
+    // a third, queued behind a backup that spends 3 s in its pre hook, is cancelled before it starts
+    const slow = (await api('/v1/jobs', { method: 'POST', body: { kind: 'backup', source: 'slow' } })).json() as JobJson;
+    await waitForJob(api, slow.id, ['running'], cli);
     const third = (await api('/v1/jobs', { method: 'POST', body: { kind: 'check', readData: true } })).json() as JobJson;
+    expect(third.state).toBe('queued');
     const cancel = await api(`/v1/jobs/${third.id}/cancel`, { method: 'POST' });
-    expect([202, 409]).toContain(cancel.status);
-    const end = await waitForJob(api, third.id, ['cancelled', 'succeeded'], cli);
-    if (cancel.status === 202) expect(end.state).toBe('cancelled');
+    expect(cancel.status, cancel.text).toBe(202);
+    expect(cancel.json()).toMatchObject({ state: 'cancelled', error: { code: 'E_CANCELLED' } });
+    expect((await waitForJob(api, slow.id, ['succeeded', 'failed'], cli)).state).toBe('succeeded');
+    expect(((await api(`/v1/jobs/${third.id}`)).json() as JobJson).state).toBe('cancelled');
     const metrics = await api('/metrics');
     expect(metrics.status).toBe(200);
     expectPrometheusText(metrics.text);
@@ -114,7 +120,8 @@ describe('cairn agent', () => {
       const lint = spawnSync('promtool', ['check', 'metrics'], { input: metrics.text, encoding: 'utf8' });
       expect(lint.status, lint.stdout + lint.stderr).toBe(0);
     }
-    expect(metrics.text).toMatch(/^cairn_jobs_total\{kind="backup",state="succeeded"\} 2$/m);
+    expect(metrics.text).toMatch(/^cairn_jobs_total\{kind="backup",state="succeeded"\} 4$/m);
+    expect(metrics.text).toMatch(/^cairn_jobs_total\{kind="check",state="cancelled"\} 1$/m);
     cli.child.kill('SIGTERM');
     const r = await cli.done;
     expect(r.code, describeRun(r)).toBe(0);
@@ -175,16 +182,16 @@ describe('cairn agent', () => {
     const good = fs.readFileSync(configFile, 'utf8');
     const { cli, api } = await startAgent();
     const names = async (): Promise<string[]> => ((await api('/v1/sources')).json() as { sources: { name: string }[] }).sources.map((s) => s.name);
-    expect(await names()).toEqual(['docs']);
+    expect(await names()).toEqual(['docs', 'slow']);
     fs.mkdirSync(path.join(root, 'more'), { recursive: true });
     fs.writeFileSync(configFile, `${good}  - {name: more, kind: folder, paths: [more], schedule: ["0 0 1 1 *"], tags: [new]}\n`);
     cli.child.kill('SIGHUP');
     await waitFor('the reload', () => (logLines(cli.stdoutSoFar()).some((l) => l.msg === 'config reloaded') ? true : undefined), cli);
-    expect(await names()).toEqual(['docs', 'more']);
+    expect(await names()).toEqual(['docs', 'slow', 'more']);
     fs.writeFileSync(configFile, `${good}  - {name: Bad Name, kind: folder, paths: [more], schedule: ["0 0 1 1 *"]}\n`);
     cli.child.kill('SIGHUP');
     await waitFor('the refusal', () => (logLines(cli.stdoutSoFar()).some((l) => l.msg.startsWith('config not reloaded')) ? true : undefined), cli);
-    expect(await names()).toEqual(['docs', 'more']);
+    expect(await names()).toEqual(['docs', 'slow', 'more']);
     fs.writeFileSync(configFile, good);
     cli.child.kill('SIGTERM');
     expect((await cli.done).code).toBe(0);

@@ -25,6 +25,7 @@ type Changes = NonNullable<BackupOptions['changes']>;
 function journal(...dirs: string[]): Changes & { asked: string[] } {
   const asked: string[] = [];
   return {
+    base: first.snapshotId,
     asked,
     mayHaveChanged(dir) {
       asked.push(dir);
@@ -131,8 +132,28 @@ describe('backup narrowed by a change journal', () => {
   it('narrows when the parent excluded the same paths', async () => {
     const withExcludes = await run('none', { excludes: ['*.tmp'] });
     writeFileSync(at('a/one.txt'), 'one, second version, not seen\n');
-    const r = await run(withExcludes.snapshotId, { changes: journal(), excludes: ['*.tmp'] });
+    const r = await run(withExcludes.snapshotId, { changes: { ...journal(), base: withExcludes.snapshotId }, excludes: ['*.tmp'] });
+    expect(r.narrowed).toBe(true);
     expect(r.snapshot.summary).toMatchObject({ filesChanged: 0, filesUnmodified: 6 });
+  });
+
+  it('walks everything when the parent is not the snapshot the journal counted from', async () => {
+    const other = await run('none');
+    writeFileSync(at('a/one.txt'), 'one, second version\n');
+    const changes = journal();
+    const r = await run(other.snapshotId, { changes });
+    expect(r.narrowed).toBe(false);
+    expect(changes.asked).toEqual([]);
+    expect(r.snapshot.summary.filesChanged).toBe(1);
+  });
+
+  it('walks everything when the parent could not read some entries', async () => {
+    const withErrors = await repo.saveSnapshot({ ...first.snapshot, summary: { ...first.snapshot.summary, errors: 1 } });
+    writeFileSync(at('a/one.txt'), 'one, second version\n');
+    const changes = { ...journal(), base: withErrors };
+    const r = await run(withErrors, { changes });
+    expect(r.narrowed).toBe(false);
+    expect(r.snapshot.summary.filesChanged).toBe(1);
   });
 
   it('restores a narrowed snapshot equal to the tree it was taken of', async () => {

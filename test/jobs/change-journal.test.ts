@@ -12,6 +12,7 @@ import { restore } from '../../src/engine/restore.js';
 import { type ChangeJournal, type ChangeJournalOptions, createChangeJournal } from '../../src/jobs/change-journal.js';
 import { compareTrees, scanTree } from '../e2e/helpers/tree.js';
 import { newTestRepo } from '../repo/fixtures.js';
+import type { SnapshotId } from '../../src/core/ids.js';
 
 // the real chokidar, with each watcher kept so a test can make it report an error
 const watchers = vi.hoisted(() => [] as Chokidar.FSWatcher[]);
@@ -57,7 +58,7 @@ function journal(over: Partial<ChangeJournalOptions> = {}): ChangeJournal & { re
 async function narrowing(over: Partial<ChangeJournalOptions> = {}): Promise<ReturnType<typeof journal>> {
   const j = journal(over);
   await j.start();
-  j.plan().commit();
+  j.plan().commit('base-snapshot');
   return j;
 }
 
@@ -83,7 +84,7 @@ describe('change journal', () => {
     expect(first).toMatchObject({ full: true, paths: 0 });
     expect(j.reason).toMatch(/started/);
     expect(first.mayHaveChanged(at('b'))).toBe(true);
-    first.commit();
+    first.commit('base-snapshot');
     const next = j.plan();
     expect(next).toMatchObject({ full: false, paths: 0 });
     expect(j.reason).toBeUndefined();
@@ -154,7 +155,7 @@ describe('change journal', () => {
       appendFileSync(at('a/x/again'), '2\n'); // journaled before the plan and again after it
       writeFileSync(at('b/after'), '1\n');
     });
-    plan.commit();
+    plan.commit('base-snapshot');
     const next = j.plan();
     expect(next.paths).toBe(2);
     expect(next.mayHaveChanged(at('a/before'))).toBe(false);
@@ -187,7 +188,7 @@ describe('change journal', () => {
     expect(plan.full).toBe(true);
     expect(plan.paths).toBeLessThanOrEqual(2); // dropped; a later event for b/3 may be journaled again
     expect(j.reason).toMatch(/more than 2 paths/);
-    plan.commit();
+    plan.commit('base-snapshot');
     expect(j.plan()).toMatchObject({ full: false, paths: 0 });
   });
 
@@ -199,7 +200,7 @@ describe('change journal', () => {
     nowMs += 1;
     expect(j.plan().full).toBe(true);
     expect(j.reason).toMatch(/last full scan started 60 s ago/);
-    j.plan().commit();
+    j.plan().commit('base-snapshot');
     nowMs += 59_999;
     expect(j.plan().full).toBe(false);
   });
@@ -210,7 +211,7 @@ describe('change journal', () => {
     const early = j.plan();
     expect(early.full).toBe(true);
     expect(j.reason).toMatch(/not ready/);
-    early.commit();
+    early.commit('base-snapshot');
     await ready;
     expect(j.plan().full).toBe(true);
   });
@@ -256,8 +257,8 @@ describe('change journal feeding a backup', () => {
           return may;
         },
       };
-      const r = await backup(repo, { paths: [root], program: 'test', ...(plan.full ? {} : { changes }) });
-      plan.commit();
+      const r = await backup(repo, { paths: [root], program: 'test', ...(plan.full || !plan.base ? {} : { changes: { ...changes, base: plan.base as SnapshotId } }) });
+      plan.commit(r.snapshotId);
       return r;
     };
     const first = await run();

@@ -42,6 +42,13 @@ export class FakeClock implements Clock {
     this.#now = end;
   }
 
+  /** Steps the wall clock by ms (negative: back) without firing anything: timers keep their
+   *  remaining time, as Node's timers do (they run on a monotonic clock). */
+  jump(ms: number): void {
+    this.#now += ms;
+    for (const t of this.#timers.values()) t.at += ms;
+  }
+
   /** Moves time to an ISO instant. */
   advanceTo(iso: string): void {
     this.advance(Date.parse(iso) - this.#now);

@@ -41,3 +41,23 @@ describe('runHook', () => {
     expect(r.output.endsWith('END\n')).toBe(true);
   });
 });
+
+describe('runHook and what a hook leaves running', () => {
+  it('finishes when the shell exits though a background child holds its output, and a timeout still stops that child', async () => {
+    const t = Date.now();
+    const r = await runHook('sleep 3 & echo started', { timeoutMs: 60_000 });
+    expect(Date.now() - t).toBeLessThan(10_000);
+    expect(r).toMatchObject({ ok: true, exitCode: 0 });
+    expect(r.output).toContain('started');
+  });
+
+  it('hides the variables named in unsetEnv', async () => {
+    process.env.CAIRN_TEST_SECRET = 'hunter2';
+    try {
+      const r = await runHook('echo "[$CAIRN_TEST_SECRET]"', { timeoutMs: 10_000, unsetEnv: ['CAIRN_TEST_SECRET'] });
+      expect(r.output).toBe('[]\n');
+    } finally {
+      delete process.env.CAIRN_TEST_SECRET;
+    }
+  });
+});

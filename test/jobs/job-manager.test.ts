@@ -129,6 +129,25 @@ describe('JobManager', () => {
     expect(() => m.submit('check', {}, 'api')).toThrow(/stopping/);
   });
 
+  it('a job database that cannot record a job (a full disk) does not stop the queue or crash the agent', async () => {
+    const store = createMemoryJobStore();
+    let full = true;
+    const flaky: JobStore = { ...store, update: (id, patch) => {
+      if (full && patch.finishedAt !== undefined) throw new Error('SQLITE_FULL: database or disk is full');
+      return store.update(id, patch);
+    } };
+    const finished: Job[] = [];
+    const m = manager(flaky, () => Promise.resolve({ result: { n: 1 } }), systemClock, finished);
+    const a = m.submit('backup', { source: 'a' }, 'api').job;
+    await m.idle();
+    expect(finished.map((j) => [j.id, j.state])).toEqual([[a.id, 'succeeded']]);
+    expect(store.get(a.id)?.state).toBe('running');
+    full = false;
+    const b = m.submit('backup', { source: 'a' }, 'api').job;
+    await m.idle();
+    expect(store.get(b.id)?.state).toBe('succeeded');
+  });
+
   it('after a crash, the next start finds the history intact and the running job interrupted', () => {
     const d = mkdtempSync(path.join(os.tmpdir(), 'cairn-jm-'));
     dirs.push(d);

@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/jobs/clock.js';
 import { JobManager } from '../../src/jobs/job-manager.js';
 import { type JobStore, createMemoryJobStore } from '../../src/jobs/job-store.js';
@@ -76,6 +76,19 @@ describe('job runners on a real repository and real files', () => {
     expect(j).toMatchObject({ state: 'failed', result: { snapshotId: snap!.id }, error: { code: 'E_HOOK_FAILED', message: expect.stringMatching(/^post hook exited with code 1 \(the snapshot [0-9a-f]{12} was saved\)$/) } });
   });
 
+  it('a cancel during the pre hook stops it and still runs the post hook, told the job was cancelled', async () => {
+    const started = path.join(root, 'pre-started');
+    const marker = path.join(root, 'post-status');
+    addSource({ hooks: { pre: `touch ${started}; sleep 30`, post: `echo "$CAIRN_JOB_STATUS" > ${marker}` } });
+    const { job } = jobs.submit('backup', { source: 'docs' }, 'api');
+    await vi.waitFor(() => expect(existsSync(started)).toBe(true), { timeout: 10_000, interval: 10 });
+    jobs.cancel(job.id);
+    await jobs.idle();
+    expect(store.get(job.id)?.state).toBe('cancelled');
+    expect(readFileSync(marker, 'utf8')).toBe('cancelled\n');
+    expect(await repo.listSnapshots()).toHaveLength(0);
+  });
+
   it('a source path that does not exist fails the backup with a clear error', async () => {
     addSource({ paths: [path.join(root, 'nope')] });
     const j = await run('backup', { source: 'docs' });
@@ -85,5 +98,30 @@ describe('job runners on a real repository and real files', () => {
   it('a restore of a repository without snapshots fails saying so', async () => {
     const j = await run('restore', { snapshot: 'latest', target: path.join(root, 'r') });
     expect(j).toMatchObject({ state: 'failed', error: { code: 'E_SNAPSHOT_NOT_FOUND' } });
+  });
+});
+
+describe('restore targets', () => {
+  it('a restore may write only inside the restore roots, also through symbolic links', async () => {
+    const roots = [path.join(root, 'restores')];
+    mkdirSync(roots[0]!);
+    const outside = path.join(root, 'outside');
+    mkdirSync(outside);
+    symlinkSync(outside, path.join(roots[0]!, 'evil'));
+    const lookup = (n: string): SourceSpec | undefined => sources.get(n);
+    const guarded = new JobManager({ store, clock: systemClock, logger: pino({ level: 'silent' }), admit: admitJob(lookup, () => roots), runners: createRunners({ repo, source: lookup, agentName: 't', program: 'cairn test', restoreOwners: false, restoreRoots: () => roots }) });
+    addSource();
+    const b = guarded.submit('backup', { source: 'docs' }, 'api').job;
+    await guarded.idle();
+    expect(store.get(b.id)?.state).toBe('succeeded');
+    expect(() => guarded.submit('restore', { target: '/etc' }, 'api')).toThrow(/target: \/etc is outside the folders restores may write into/);
+    expect(() => guarded.submit('restore', { target: `${roots[0]}/../outside` }, 'api')).toThrow(/outside the folders/);
+    const sneaky = guarded.submit('restore', { target: path.join(roots[0]!, 'evil', 'x') }, 'api').job;
+    const fine = guarded.submit('restore', { target: path.join(roots[0]!, 'ok') }, 'api').job;
+    await guarded.idle();
+    expect(store.get(sneaky.id)).toMatchObject({ state: 'failed', error: { code: 'E_USAGE', message: expect.stringMatching(/leads to .*outside/) } });
+    expect(readdirSync(outside)).toEqual([]);
+    expect(store.get(fine.id)?.state).toBe('succeeded');
+    await guarded.stop('test over', 5000);
   });
 });

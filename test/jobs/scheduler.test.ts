@@ -70,6 +70,27 @@ describe('Scheduler (injected clock)', () => {
     expect(due).toEqual(['2027-01-01T00:00:00.000Z y schedule']);
   });
 
+  it('keeps firing after the wall clock steps back (a boot with the clock a year ahead, then NTP)', () => {
+    const { clock, due, s } = setup('2027-11-23T10:30:00Z', { web: '2027-11-23T10:00:00Z' });
+    s.start([{ name: 'web', schedule: ['0 * * * *'] }]);
+    clock.jump(Date.parse('2026-11-23T10:30:00Z') - Date.parse('2027-11-23T10:30:00Z'));
+    clock.advanceTo('2026-11-23T13:30:00Z');
+    // the first timer (armed for 11:00 of the year ahead) fires at 11:00 and finds the step
+    expect(due).toEqual(['2026-11-23T12:00:00.000Z web schedule', '2026-11-23T13:00:00.000Z web schedule']);
+  });
+
+  it('follows a time zone across a daylight-saving change', () => {
+    const clock = new FakeClock('2026-03-28T12:00:00Z');
+    const due: string[] = [];
+    const s = new Scheduler({ clock, timezone: 'Europe/Paris', lastRunMs: () => Date.parse('2026-03-28T12:00:00Z'), onDue: () => due.push(new Date(clock.now()).toISOString()) });
+    s.start([{ name: 'x', schedule: ['0 2 * * *', '0 9 * * *'] }]);
+    clock.advanceTo('2026-03-30T00:00:00Z');
+    // 09:00 in Paris is 08:00Z before the change (CET) and 07:00Z after it (CEST); 02:00 does not
+    // exist on 29 March (clocks go from 02:00 to 03:00)
+    expect(due.filter((d) => d.endsWith('T08:00:00.000Z') || d.endsWith('T07:00:00.000Z'))).toEqual(['2026-03-29T07:00:00.000Z']);
+    expect(due).toContain('2026-03-29T01:00:00.000Z');
+  });
+
   it('update() replaces sources (a reload): a new one never backed up runs at once; stop() ends all timers', () => {
     const { clock, due, s } = setup('2026-11-23T00:00:00Z', { a: '2026-11-23T00:00:00Z', b: '2026-11-23T00:00:00Z' });
     s.start([{ name: 'a', schedule: ['0 * * * *'] }]);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadAgentConfig } from '../../agent/config.js';
-import { createAgentLogger, startAgent } from '../../agent/agent.js';
+import { SHUTDOWN_DEADLINE_MS, createAgentLogger, startAgent } from '../../agent/agent.js';
 import { PROGRAM, VERSION } from '../version.js';
 
 /** Registers `cairn agent`. */
@@ -23,16 +23,24 @@ export function registerAgent(program: Command): void {
         if (stopping) {
           // a second signal: the operator does not want to wait for the safe point
           logger.warn({ signal: sig }, 'second signal: exiting now; the running job is marked interrupted at the next start');
-          logger.flush();
-          process.exit(130);
+          logger.flush(() => process.exit(130));
         }
         stopping = true;
+        // the agent stops within the deadline; should something still hang (a read stuck on a
+        // dead network mount), exit anyway: the job is marked interrupted at the next start
+        setTimeout(() => {
+          logger.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'could not stop in time: exiting now');
+          logger.flush(() => process.exit(1));
+        }, SHUTDOWN_DEADLINE_MS - 300).unref();
         void agent.stop(sig);
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGHUP', () => void agent.reload());
+      process.on('SIGHUP', () => void agent.reload().catch((err: unknown) => logger.error({ err }, 'config reload failed')));
       await agent.stopped;
-      logger.flush();
+      // the log is written asynchronously: let it drain, then exit, so nothing (a read stuck on a
+      // dead mount, say) keeps a stopped agent alive
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+      process.exit(0);
     });
 }
