@@ -64,7 +64,13 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const tokens = await apiTokens(opts.config.api, log);
   const store = openSqliteJobStore(path.join(opts.config.stateDir, 'jobs.db'));
   const agent = new Agent(opts, clock, log, repo, store, tokens);
-  await agent.start();
+  try {
+    await agent.start();
+  } catch (err) {
+    // release what was opened (watchers, the database) before the error reaches the operator
+    await agent.stop('it could not start').catch(() => undefined);
+    throw err;
+  }
   return agent;
 }
 
@@ -181,7 +187,13 @@ class Agent implements RunningAgent {
       logger: this.#log,
       ...(c.api.tls ? { tls: await readTls(c) } : {}),
     });
-    await this.#app.listen({ host: c.api.host, port: c.api.port });
+    try {
+      await this.#app.listen({ host: c.api.host, port: c.api.port });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'EADDRINUSE' ? 'the address is in use (is another agent running?)' : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : (err as Error).message;
+      throw new CairnError('E_IO', `cannot serve the API on ${c.api.host}:${c.api.port}: ${why}`, { cause: err, hint: 'stop the other process, or set api.port (or api.enabled: false) in the config' });
+    }
     const a = this.#app.server.address() as AddressInfo;
     this.url = `${c.api.tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   }
