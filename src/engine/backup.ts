@@ -14,7 +14,7 @@ import type { Repository } from '../repo/repository.js';
 import { matchesFilter } from '../repo/snapshots.js';
 import { type Excluder, compileExcludes } from './excludes.js';
 import { ByteBudget, FileSaver } from './file-saver.js';
-import { IdNames, nodeFromStat, unchanged } from './fs-meta.js';
+import { IdNames, nodeFromStat, sameMetadata, unchanged } from './fs-meta.js';
 import { type BytePath, NO_PROGRESS, type ProgressSink, displayPath, fromUserPath, toFsPath } from './progress.js';
 import { sameDirEntries, tallySubtree } from './subtree-reuse.js';
 import { TreeLoader } from './tree-loader.js';
@@ -264,6 +264,12 @@ class Walker {
     }
     const prev = await this.#trees.byName(parentTree, signal);
     const nodes: TreeNode[] = [];
+    let reused = 0;
+    const keep = (node: TreeNode | undefined, name: string): void => {
+      if (!node) return;
+      nodes.push(node);
+      if (node === prev.get(name)) reused++;
+    };
     const subdirs: { name: string; st: BigIntStats }[] = [];
     // Entries other than directories are handled concurrently; subdirectories one after another,
     // depth first, so the directories open at once (each holding its entries) are bounded by
@@ -272,10 +278,7 @@ class Walker {
       const child = p === '/' ? `/${name}` : `${p}/${name}`;
       const st = this.#lstat(child);
       if (st?.isDirectory()) subdirs.push({ name, st });
-      else if (st) {
-        const node = await this.#entry(child, name, prev.get(name), signal, st, dev);
-        if (node) nodes.push(node);
-      }
+      else if (st) keep(await this.#entry(child, name, prev.get(name), signal, st, dev), name);
     });
     const prevTrees = subdirs.map(({ name }) => {
       const prevNode = prev.get(name);
@@ -285,10 +288,11 @@ class Walker {
       // keep a few parent trees loading ahead of the walk, not all of a wide directory's
       this.#trees.prefetch(prevTrees.slice(i, i + PREFETCH_TREES), signal);
       const child = p === '/' ? `/${name}` : `${p}/${name}`;
-      const node = await this.#entry(child, name, prev.get(name), signal, st, dev);
-      if (node) nodes.push(node);
+      keep(await this.#entry(child, name, prev.get(name), signal, st, dev), name);
     }
     this.#trees.forget(prevTrees);
+    // every entry is its parent node unchanged, and none is gone: the tree is the parent's
+    if (parentTree !== undefined && reused === nodes.length && reused === prev.size && this.#writer.known(Buffer.from(parentTree, 'hex'))) return parentTree;
     return this.#saveTree({ nodes }, signal);
   }
 
@@ -308,6 +312,7 @@ class Walker {
     const st = known ?? this.#lstat(p);
     if (!st) return undefined;
     if (this.#excluder(displayPath(p), st.isDirectory())) return undefined;
+    if (prev?.type === 'file' && st.isFile() && this.#unmodified(prev, st)) return prev;
     const node = nodeFromStat(name, st, this.#names);
     try {
       switch (node.type) {
@@ -318,6 +323,7 @@ class Walker {
           const subtree = crosses
             ? await this.#saveTree({ nodes: [] }, signal)
             : ((await this.#reuse(p, prev, st, signal)) ?? (await this.#dir(p, prev?.type === 'dir' ? prev.subtree : undefined, dev, signal)));
+          if (prev?.type === 'dir' && prev.subtree === subtree && sameMetadata(prev, st, this.#names)) return prev;
           return { ...node, subtree };
         }
         case 'file':
@@ -352,6 +358,16 @@ class Walker {
     this.counters.dirs += tally.dirs;
     this.#progress.add(tally.files, tally.bytes);
     return prev.subtree;
+  }
+
+  /** A file whose parent node stands as it is: content unchanged and still stored, and every
+   *  other field the same; counted as unmodified. */
+  #unmodified(prev: TreeNode, st: BigIntStats): boolean {
+    if (!unchanged(prev, st) || !sameMetadata(prev, st, this.#names) || !prev.content!.every((c) => typeof c === 'number' || this.#writer.known(Buffer.from(c, 'hex')))) return false;
+    this.counters.filesUnmodified++;
+    this.counters.bytesTotal += prev.size;
+    this.#progress.add(1, prev.size);
+    return true;
   }
 
   async #file(p: BytePath, node: TreeNode, st: BigIntStats, prev: TreeNode | undefined, signal?: AbortSignal): Promise<TreeNode> {

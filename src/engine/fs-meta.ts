@@ -92,3 +92,27 @@ export function unchanged(prev: TreeNode | undefined, st: BigIntStats): boolean 
     prev.devId === st.dev.toString()
   );
 }
+
+/** True when every field nodeFromStat would record for `st` equals `prev`'s, so the parent
+ *  snapshot's node can stand for the entry as it is (a no-change run then builds no new node,
+ *  and a directory of such nodes keeps its parent's tree id without encoding or hashing it). */
+export function sameMetadata(prev: TreeNode, st: BigIntStats, names: IdNames): boolean {
+  const type = nodeType(st);
+  const uid = Number(st.uid);
+  const gid = Number(st.gid);
+  return (
+    prev.type === type &&
+    prev.mode === Number(st.mode) &&
+    prev.uid === uid &&
+    prev.gid === gid &&
+    prev.nlink === Number(st.nlink) &&
+    prev.size === (type === 'file' ? Number(st.size) : 0) &&
+    prev.mtimeNs === st.mtimeNs.toString() &&
+    prev.ctimeNs === st.ctimeNs.toString() &&
+    prev.inode === st.ino.toString() &&
+    prev.devId === st.dev.toString() &&
+    prev.user === names.user(uid) &&
+    prev.group === names.group(gid) &&
+    prev.rdev === (type === 'blockdev' || type === 'chardev' ? Number(st.rdev) : undefined)
+  );
+}
