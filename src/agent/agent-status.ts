@@ -6,6 +6,7 @@ import type { Clock } from '../jobs/clock.js';
 import type { JobManager } from '../jobs/job-manager.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { WatcherState } from '../jobs/change-journal.js';
+import { RecentFiresCache } from '../jobs/schedule.js';
 import { type AgentFacts, type Health, type SourceProtection, judgeHealth, judgeSource } from '../jobs/status.js';
 import type { SourceSpec } from '../jobs/runners.js';
 import type { Repository } from '../repo/repository.js';
@@ -40,6 +41,7 @@ export class AgentStatusProvider implements AgentStatus {
   #facts: AgentFacts = { diskProblems: [], watcherProblems: [] };
   #missing = new Map<string, string[]>();
   #snapshots: { atMs: number; list: Promise<SnapshotView[]> } | undefined;
+  readonly #fires = new RecentFiresCache();
 
   constructor(deps: StatusDeps) {
     this.#d = deps;
@@ -78,7 +80,8 @@ export class AgentStatusProvider implements AgentStatus {
   #protection(s: SourceSpec): { protection: SourceProtection; lastBackup?: ReturnType<JobStore['latest']>; lastSuccess?: ReturnType<JobStore['latest']> } {
     const lastBackup = this.#d.store.latest(s.name, 'backup', ['succeeded', 'failed', 'interrupted', 'running']);
     const lastSuccess = lastBackup?.state === 'succeeded' ? lastBackup : this.#d.store.latest(s.name, 'backup', ['succeeded']);
-    const protection = judgeSource({ name: s.name, schedule: s.schedule, missingPaths: this.#missing.get(s.name) ?? [], ...(lastBackup ? { lastBackup } : {}), ...(lastSuccess ? { lastSuccess } : {}) }, this.#d.clock.now());
+    const now = this.#d.clock.now();
+    const protection = judgeSource({ name: s.name, schedule: s.schedule, missingPaths: this.#missing.get(s.name) ?? [], ...(lastBackup ? { lastBackup } : {}), ...(lastSuccess ? { lastSuccess } : {}) }, now, this.#fires.get(s.schedule, now));
     return { protection, ...(lastBackup ? { lastBackup } : {}), ...(lastSuccess ? { lastSuccess } : {}) };
   }
 

@@ -33,3 +33,36 @@ export function prevFire(exprs: readonly string[], atMs: number, tz?: string): n
   }
   return best;
 }
+
+/** The two most recent fire times of a schedule at some instant. */
+export interface RecentFires {
+  readonly latest: number | undefined;
+  readonly before: number | undefined;
+}
+
+/**
+ * Remembers each schedule's two most recent fire times until the next fire time passes (or the
+ * clock goes back past the latest): cron-parser walks back minute by minute, ~1 ms for a daily
+ * schedule and ~5 ms for a yearly one, and /health and /v1/summary ask for every source on every
+ * request (native-bench/RESULTS.md, the polling benchmark).
+ */
+export class RecentFiresCache {
+  readonly #cache = new Map<string, RecentFires & { readonly validFrom: number; readonly validUntil: number }>();
+  readonly #tz: string | undefined;
+
+  constructor(timezone?: string) {
+    this.#tz = timezone;
+  }
+
+  /** The schedule's latest fire time at or before nowMs, and the one before it. */
+  get(schedule: readonly string[], nowMs: number): RecentFires {
+    const key = schedule.join('\n');
+    const hit = this.#cache.get(key);
+    if (hit && nowMs >= hit.validFrom && nowMs < hit.validUntil) return hit;
+    const latest = prevFire(schedule, nowMs, this.#tz);
+    const before = latest === undefined ? undefined : prevFire(schedule, latest - 1, this.#tz);
+    const entry = { latest, before, validFrom: latest ?? -Infinity, validUntil: nextFire(schedule, nowMs, this.#tz) ?? Infinity };
+    this.#cache.set(key, entry);
+    return entry;
+  }
+}

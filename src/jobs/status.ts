@@ -1,5 +1,5 @@
 import type { Job } from './job.js';
-import { prevFire } from './schedule.js';
+import { type RecentFires, prevFire } from './schedule.js';
 
 /** How well a source is protected (the console's tiles). */
 export type ProtectionState = 'protected' | 'late' | 'failing' | 'never-backed-up' | 'source-missing';
@@ -24,9 +24,10 @@ export interface SourceProtection {
  * Judges a source: missing paths first (the next backup cannot be right), then never backed up,
  * then failing (its newest finished backup failed or was interrupted), then late (its last good
  * backup is older than the fire time before the latest one: a whole scheduled run was missed,
- * i.e. its recovery point objective is broken), else protected. Reads no clock: `nowMs` is given.
+ * i.e. its recovery point objective is broken), else protected. Reads no clock: `nowMs` is given,
+ * and `fires` (the schedule's recent fire times, from a RecentFiresCache) when the caller has them.
  */
-export function judgeSource(f: SourceFacts, nowMs: number, timezone?: string): SourceProtection {
+export function judgeSource(f: SourceFacts, nowMs: number, fires?: RecentFires): SourceProtection {
   if (f.missingPaths.length > 0) return { state: 'source-missing', reason: `${f.missingPaths.join(', ')} ${f.missingPaths.length === 1 ? 'does' : 'do'} not exist` };
   if (!f.lastSuccess) {
     const last = f.lastBackup;
@@ -37,8 +38,8 @@ export function judgeSource(f: SourceFacts, nowMs: number, timezone?: string): S
   if (last && last.id !== f.lastSuccess.id && (last.state === 'failed' || last.state === 'interrupted')) {
     return { state: 'failing', reason: `the last backup ${last.state}${last.error ? `: ${last.error.message}` : ''}` };
   }
-  const latest = prevFire(f.schedule, nowMs, timezone);
-  const before = latest === undefined ? undefined : prevFire(f.schedule, latest - 1, timezone);
+  const latest = fires ? fires.latest : prevFire(f.schedule, nowMs);
+  const before = fires ? fires.before : latest === undefined ? undefined : prevFire(f.schedule, latest - 1);
   const okAt = Date.parse(f.lastSuccess.startedAt ?? f.lastSuccess.createdAt);
   if (before !== undefined && okAt < before) {
     return { state: 'late', reason: `the last good backup started ${new Date(okAt).toISOString()}, before the scheduled run of ${new Date(before).toISOString()}` };
