@@ -15,6 +15,10 @@ import type { Repository } from '../repo/repository.js';
 const LOW_DISK_BYTES = 1024 ** 3;
 /** How long a listing of snapshots is served from memory: listing reads every manifest. */
 const SNAPSHOT_CACHE_MS = 10_000;
+/** How long a health or summary answer is served from memory: a console polling many times a
+ *  second sees the agent's state at most this old (and fresh after any job ends), and the
+ *  backup's thread does not pay for every poll. */
+const ANSWER_CACHE_MS = 1_000;
 
 /** What the status provider reads. */
 export interface StatusDeps {
@@ -42,6 +46,7 @@ export class AgentStatusProvider implements AgentStatus {
   #missing = new Map<string, string[]>();
   #snapshots: { atMs: number; list: Promise<SnapshotView[]> } | undefined;
   readonly #fires = new RecentFiresCache();
+  #answers: { atMs: number; health?: Health; summary?: Summary } = { atMs: -Infinity };
 
   constructor(deps: StatusDeps) {
     this.#d = deps;
@@ -72,9 +77,18 @@ export class AgentStatusProvider implements AgentStatus {
     return this.#d.repo.store.location;
   }
 
-  /** Forgets cached snapshot listings (a backup just added one). */
-  invalidateSnapshots(): void {
-    this.#snapshots = undefined;
+  /** Forgets cached answers (a job just ended): the next request computes them afresh; the
+   *  snapshot listing too when `snapshots` (a backup may have added one). */
+  invalidate(snapshots: boolean): void {
+    this.#answers = { atMs: -Infinity };
+    if (snapshots) this.#snapshots = undefined;
+  }
+
+  /** The cached answers while fresh, else a new empty cache. */
+  #fresh(): { atMs: number; health?: Health; summary?: Summary } {
+    const now = this.#d.clock.now();
+    if (now - this.#answers.atMs >= ANSWER_CACHE_MS || now < this.#answers.atMs) this.#answers = { atMs: now };
+    return this.#answers;
   }
 
   #protection(s: SourceSpec): { protection: SourceProtection; lastBackup?: ReturnType<JobStore['latest']>; lastSuccess?: ReturnType<JobStore['latest']> } {
@@ -107,6 +121,11 @@ export class AgentStatusProvider implements AgentStatus {
   }
 
   summary(): Summary {
+    const cache = this.#fresh();
+    return (cache.summary ??= this.#summary());
+  }
+
+  #summary(): Summary {
     const counts = this.#d.store.countSince(this.#d.clock.now() - 24 * 3600_000);
     const byKind: Record<string, Record<string, number>> = {};
     for (const c of counts) (byKind[c.kind] ??= {})[c.state] = c.count;
@@ -125,7 +144,8 @@ export class AgentStatusProvider implements AgentStatus {
 
   health(): Health {
     try {
-      return this.#health();
+      const cache = this.#fresh();
+      return (cache.health ??= this.#health());
     } catch (err) {
       // the job database is what failed (the other facts are cached): say so, not a 500
       return judgeHealth({ ...this.#facts, watcherProblems: [], stateProblem: `the job database cannot be read: ${(err as Error).message}` }, []);

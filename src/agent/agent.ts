@@ -15,6 +15,8 @@ import { Scheduler } from '../jobs/scheduler.js';
 import { openSqliteJobStore } from '../jobs/sqlite-job-store.js';
 import { type Repository, initRepository, openRepository } from '../repo/repository.js';
 import { AgentStatusProvider } from './agent-status.js';
+import { WorkerEngine } from './worker-engine.js';
+import type { Credential } from '../core/keys.js';
 import { SourceJournals } from './journals.js';
 import { type AgentConfig, loadAgentConfig } from './config.js';
 import { hostEnv } from './host-env.js';
@@ -60,10 +62,11 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? createAgentLogger(opts.config.logLevel);
   await mkdir(opts.config.stateDir, { recursive: true, mode: 0o700 });
-  const repo = await openOrCreate(opts.config, log);
+  const { repo, credential } = await openOrCreate(opts.config, log);
   const tokens = await apiTokens(opts.config.api, log);
   const store = openSqliteJobStore(path.join(opts.config.stateDir, 'jobs.db'));
-  const agent = new Agent(opts, clock, log, repo, store, tokens);
+  const engine = new WorkerEngine({ repoPath: opts.config.repository.path, credential, agentName: opts.config.agentName, program: opts.program }, log);
+  const agent = new Agent(opts, clock, log, repo, store, tokens, engine);
   try {
     await agent.start();
   } catch (err) {
@@ -96,7 +99,10 @@ class Agent implements RunningAgent {
   #stopping: Promise<void> | undefined;
   #resolveStopped!: () => void;
 
-  constructor(opts: AgentOptions, clock: Clock, log: Logger, repo: Repository, store: JobStore, tokens: TokenEntry[]) {
+  readonly #engine: WorkerEngine;
+
+  constructor(opts: AgentOptions, clock: Clock, log: Logger, repo: Repository, store: JobStore, tokens: TokenEntry[], engine: WorkerEngine) {
+    this.#engine = engine;
     this.#o = opts;
     this.#config = opts.config;
     this.#clock = clock;
@@ -121,10 +127,8 @@ class Agent implements RunningAgent {
       logger: log,
       admit: admitJob((n) => this.#sources.get(n), () => this.#config.restoreRoots),
       runners: createRunners({
-        repo,
+        engine,
         source: (n) => this.#sources.get(n),
-        agentName: opts.config.agentName,
-        program: opts.program,
         restoreOwners: process.getuid?.() === 0,
         restoreRoots: () => this.#config.restoreRoots,
         scanPlan: (n) => this.#journals.get(n)?.plan(),
@@ -132,7 +136,7 @@ class Agent implements RunningAgent {
       }),
       onFinished: (job) => {
         this.#metrics.observe(job);
-        if (job.kind === 'backup') this.#status.invalidateSnapshots();
+        this.#status.invalidate(job.kind === 'backup');
       },
     });
     // the last backup that ran to an end counts; one cut short by a restart does not, so a
@@ -250,6 +254,7 @@ class Agent implements RunningAgent {
       const inTime = await this.#jobs.stop(`agent stopping (${reason})`, SHUTDOWN_DEADLINE_MS - 2000);
       if (!inTime) this.#log.warn({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'the running job did not stop in time; it will be marked interrupted at the next start');
       await this.#journals.close();
+      if (inTime) await this.#engine.close();
       await this.#app?.close();
       if (inTime) this.#store.close();
       this.#log.info('agent stopped');
@@ -289,18 +294,18 @@ async function readTls(config: AgentConfig): Promise<{ key: Buffer; cert: Buffer
   }
 }
 
-async function openOrCreate(config: AgentConfig, log: Logger): Promise<Repository> {
+async function openOrCreate(config: AgentConfig, log: Logger): Promise<{ repo: Repository; credential: Credential }> {
   const store = createLocalStore(config.repository.path);
   const env = hostEnv();
-  const cred = await repositoryCredential(config, log);
+  const credential = await repositoryCredential(config, log);
   try {
-    return await openRepository(store, cred, env);
+    return { repo: await openRepository(store, credential, env), credential };
   } catch (err) {
     if (!(err instanceof CairnError && err.code === 'E_REPO_NOT_FOUND')) throw err;
   }
   await mkdir(config.repository.path, { recursive: true });
-  const repo = await initRepository(store, cred, env);
+  const repo = await initRepository(store, credential, env);
   log.info({ repository: store.location, id: repo.config.id }, 'created repository');
-  return repo;
+  return { repo, credential };
 }
 

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import { CairnError } from '../core/errors.js';
 import { type Excluder, compileExcludes } from '../engine/excludes.js';
+import { PathIndex } from './path-index.js';
 
 /** What the next backup of a source must scan. */
 export interface ScanPlan {
@@ -11,6 +12,8 @@ export interface ScanPlan {
   mayHaveChanged(dir: string): boolean;
   /** Number of journaled paths this plan covers. */
   readonly paths: number;
+  /** The journaled paths themselves (empty when full), to hand to an engine in another thread. */
+  readonly changed: readonly string[];
   /** The snapshot the journal counts changes from (the last committed one); a narrowed backup
    *  must have it as its parent. */
   readonly base: string | undefined;
@@ -69,36 +72,8 @@ export function createChangeJournal(opts: ChangeJournalOptions): ChangeJournal {
   return new ChokidarChangeJournal(opts);
 }
 
-/** Journaled paths and the ancestors of each, so whether a directory may hold a change is a few
- *  set lookups, O(depth), whatever the size of the journal. */
-class PathIndex {
-  readonly #paths = new Set<string>();
-  readonly #ancestors = new Set<string>();
-
-  constructor(paths: Iterable<string>) {
-    for (const p of paths) {
-      this.#paths.add(p);
-      // once an ancestor is in the set, all of its own ancestors are too
-      for (let a = parentOf(p); a !== undefined && !this.#ancestors.has(a); a = parentOf(a)) this.#ancestors.add(a);
-    }
-  }
-
-  /** True when `dir` is journaled, holds a journaled path, or is inside a journaled path. */
-  mayHaveChanged(dir: string): boolean {
-    if (this.#ancestors.has(dir)) return true;
-    for (let d: string | undefined = dir; d !== undefined; d = parentOf(d)) if (this.#paths.has(d)) return true;
-    return false;
-  }
-}
-
 function formatAge(ms: number): string {
   return ms >= 3_600_000 ? `${(ms / 3_600_000).toFixed(1)} h` : `${Math.round(ms / 1000)} s`;
-}
-
-function parentOf(p: string): string | undefined {
-  if (p === '/') return undefined;
-  const i = p.lastIndexOf('/');
-  return i <= 0 ? '/' : p.slice(0, i);
 }
 
 /**
@@ -175,11 +150,13 @@ class ChokidarChangeJournal implements ChangeJournal {
     const seq = this.#seq;
     const clearsDue = this.#state === 'watching';
     const startedMs = this.#now();
-    const covered = why === undefined ? new PathIndex(this.#journal.keys()) : undefined;
+    const changed = why === undefined ? [...this.#journal.keys()] : [];
+    const covered = why === undefined ? new PathIndex(changed) : undefined;
     let committed = false;
     return {
       full: why !== undefined,
       paths: this.#journal.size,
+      changed,
       base: this.#base,
       mayHaveChanged: (dir) => covered?.mayHaveChanged(dir) ?? true,
       commit: (snapshotId) => {

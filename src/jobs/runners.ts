@@ -1,13 +1,7 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { CairnError } from '../core/errors.js';
-import type { SnapshotId } from '../core/ids.js';
-import { backup } from '../engine/backup.js';
-import { check } from '../engine/check.js';
-import { restore } from '../engine/restore.js';
-import { withLock } from '../repo/locks.js';
-import type { Repository } from '../repo/repository.js';
-import { resolveSnapshot } from '../repo/snapshots.js';
+import type { EngineOps } from './engine-ops.js';
 import { describeHook, runHook } from './hooks.js';
 import type { Job, JobKind, JobParams } from './job.js';
 import type { JobOutcome, JobRunner, RunContext } from './job-manager.js';
@@ -28,6 +22,7 @@ export interface SourceSpec {
 export interface ScanPlanLike {
   readonly full: boolean;
   readonly paths: number;
+  readonly changed: readonly string[];
   readonly base: string | undefined;
   mayHaveChanged(dir: string): boolean;
   commit(snapshotId: string): void;
@@ -35,10 +30,9 @@ export interface ScanPlanLike {
 
 /** What the runners work with. */
 export interface RunnerDeps {
-  readonly repo: Repository;
+  /** The engine's operations (in this thread, or in the agent's engine worker). */
+  readonly engine: EngineOps;
   readonly source: (name: string) => SourceSpec | undefined;
-  readonly agentName: string;
-  readonly program: string;
   /** Whether restores set file owners (the agent runs as root). */
   readonly restoreOwners: boolean;
   /** Folders restores may write into. */
@@ -55,8 +49,6 @@ export const DEFAULT_HOOK_TIMEOUT_SECONDS = 300;
 /** After a cancel or at shutdown, the post hook gets at most this long: the agent must stop
  *  within 10 s, and a post hook that thaws or resumes something is quick. */
 const POST_HOOK_AFTER_CANCEL_MS = 5_000;
-/** Unreadable paths named in a backup job's result (the count is always there). */
-const SKIPPED_SHOWN = 20;
 
 /** Checks a job's parameters against the configured sources (and, for restores, the folders
  *  restores may write into) before it is queued. */
@@ -167,30 +159,15 @@ async function postHook(h: HookContext, status: string, snapshotId?: string): Pr
 
 async function backupSource(deps: RunnerDeps, src: SourceSpec, ctx: RunContext): Promise<JobOutcome> {
   const plan = deps.scanPlan?.(src.name);
-  const r = await withLock(
-    deps.repo,
-    `backup of ${src.name} by agent ${deps.agentName}`,
-    false,
-    async (signal) => {
-      // read under the lock, and anew for every run: other agents may share the repository
-      await deps.repo.loadIndex({ signal });
-      return backup(deps.repo, {
-        paths: src.paths,
-        excludes: src.excludes ?? [],
-        oneFileSystem: src.oneFileSystem ?? false,
-        tags: src.tags ?? [],
-        source: { name: src.name, kind: 'folder' },
-        agent: deps.agentName,
-        program: deps.program,
-        progress: ctx.progress,
-        ...(plan && !plan.full && plan.base !== undefined ? { changes: { base: plan.base as SnapshotId, mayHaveChanged: (d: string) => plan.mayHaveChanged(d) } } : {}),
-        signal,
-      });
+  const r = await deps.engine.backup(
+    {
+      source: { name: src.name, paths: src.paths, excludes: src.excludes ?? [], oneFileSystem: src.oneFileSystem ?? false, tags: src.tags ?? [] },
+      ...(plan && !plan.full && plan.base !== undefined ? { changes: { base: plan.base, paths: plan.changed } } : {}),
     },
-    ctx.signal,
+    { signal: ctx.signal, progress: ctx.progress },
   );
   plan?.commit(r.snapshotId);
-  const s = r.snapshot.summary;
+  const s = r.summary;
   return {
     result: {
       snapshotId: r.snapshotId,
@@ -204,8 +181,8 @@ async function backupSource(deps: RunnerDeps, src: SourceSpec, ctx: RunContext):
       bytesTotal: s.bytesTotal,
       bytesAdded: s.bytesAdded,
       durationMs: s.durationMs,
-      errors: r.errors.length,
-      ...(r.errors.length ? { skipped: r.errors.slice(0, SKIPPED_SHOWN) } : {}),
+      errors: r.errorCount,
+      ...(r.errorCount ? { skipped: r.errors } : {}),
     },
   };
 }
@@ -214,27 +191,19 @@ async function runRestoreJob(deps: RunnerDeps, job: Job, ctx: RunContext): Promi
   const p = job.params as { snapshot?: string; target: string; include?: string[]; overwrite?: boolean };
   ctx.progress.setPhase('restore');
   if (deps.restoreRoots) await checkRestoreTarget(p.target, deps.restoreRoots());
-  return withLock(
-    deps.repo,
-    `restore by agent ${deps.agentName}`,
-    false,
-    async (signal) => {
-      await deps.repo.loadIndex({ signal });
-      const all = await deps.repo.listSnapshots({ signal });
-      const { id, snapshot } = resolveSnapshot(all, p.snapshot ?? 'latest', { host: deps.repo.env.host, ...(job.source !== undefined ? { source: job.source } : {}) });
-      const r = await restore(deps.repo, snapshot, { target: p.target, ...(p.include ? { includes: p.include } : {}), overwrite: p.overwrite === true, owners: deps.restoreOwners, progress: ctx.progress, signal });
-      return { result: { snapshotId: id, target: p.target, files: r.files, dirs: r.dirs, bytes: r.bytes, errors: r.errors.length, ...(r.errors.length ? { skipped: r.errors.slice(0, SKIPPED_SHOWN) } : {}) } };
-    },
-    ctx.signal,
+  const r = await deps.engine.restore(
+    { snapshot: p.snapshot ?? 'latest', ...(job.source !== undefined ? { source: job.source } : {}), target: p.target, ...(p.include ? { include: p.include } : {}), overwrite: p.overwrite === true, owners: deps.restoreOwners },
+    { signal: ctx.signal, progress: ctx.progress },
   );
+  return { result: { snapshotId: r.snapshotId, target: p.target, files: r.files, dirs: r.dirs, bytes: r.bytes, errors: r.errorCount, ...(r.errorCount ? { skipped: r.errors } : {}) } };
 }
 
 async function runCheckJob(deps: RunnerDeps, job: Job, ctx: RunContext): Promise<JobOutcome> {
   const subset = typeof job.params.subset === 'string' ? /^(\d+)\/(\d+)$/.exec(job.params.subset) : null;
   const readData = subset ? { n: Number(subset[1]), t: Number(subset[2]) } : job.params.readData === true;
   ctx.progress.setPhase(readData ? 'check (reading data)' : 'check');
-  const report = await withLock(deps.repo, `check by agent ${deps.agentName}`, false, (signal) => check(deps.repo, { readData, progress: ctx.progress, signal }), ctx.signal);
-  const result = { snapshots: report.snapshots, packs: report.packs, blobs: report.blobs, packsRead: report.packsRead, errors: report.errors.slice(0, 50), warnings: report.warnings.slice(0, 50), errorCount: report.errors.length };
-  if (report.errors.length === 0) return { result };
-  return { result, error: { code: 'E_INTEGRITY', message: `check found ${report.errors.length} error(s); first: ${report.errors[0]!.message}`, hint: 'see result.errors for the affected snapshots and files' } };
+  const report = await deps.engine.check({ readData }, { signal: ctx.signal, progress: ctx.progress });
+  const result = { snapshots: report.snapshots, packs: report.packs, blobs: report.blobs, packsRead: report.packsRead, errors: report.errors, warnings: report.warnings, errorCount: report.errorCount };
+  if (report.errorCount === 0) return { result };
+  return { result, error: { code: 'E_INTEGRITY', message: `check found ${report.errorCount} error(s); first: ${report.errors[0]!.message}`, hint: 'see result.errors for the affected snapshots and files' } };
 }

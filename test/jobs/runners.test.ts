@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/jobs/clock.js';
 import { JobManager } from '../../src/jobs/job-manager.js';
 import { type JobStore, createMemoryJobStore } from '../../src/jobs/job-store.js';
+import { createLocalEngineOps } from '../../src/jobs/engine-ops.js';
 import { type SourceSpec, admitJob, createRunners } from '../../src/jobs/runners.js';
 import type { Repository } from '../../src/repo/repository.js';
 import { newTestRepo } from '../repo/fixtures.js';
@@ -25,7 +26,7 @@ beforeEach(async () => {
   store = createMemoryJobStore();
   sources = new Map();
   const lookup = (n: string): SourceSpec | undefined => sources.get(n);
-  jobs = new JobManager({ store, clock: systemClock, logger: pino({ level: 'silent' }), admit: admitJob(lookup), runners: createRunners({ repo, source: lookup, agentName: 'test-agent', program: 'cairn test', restoreOwners: false }) });
+  jobs = new JobManager({ store, clock: systemClock, logger: pino({ level: 'silent' }), admit: admitJob(lookup), runners: createRunners({ engine: createLocalEngineOps(repo, { agentName: 'test-agent', program: 'cairn test' }), source: lookup, restoreOwners: false }) });
 });
 afterEach(async () => {
   await jobs.stop('test over', 5000);
@@ -109,7 +110,7 @@ describe('restore targets', () => {
     mkdirSync(outside);
     symlinkSync(outside, path.join(roots[0]!, 'evil'));
     const lookup = (n: string): SourceSpec | undefined => sources.get(n);
-    const guarded = new JobManager({ store, clock: systemClock, logger: pino({ level: 'silent' }), admit: admitJob(lookup, () => roots), runners: createRunners({ repo, source: lookup, agentName: 't', program: 'cairn test', restoreOwners: false, restoreRoots: () => roots }) });
+    const guarded = new JobManager({ store, clock: systemClock, logger: pino({ level: 'silent' }), admit: admitJob(lookup, () => roots), runners: createRunners({ engine: createLocalEngineOps(repo, { agentName: 't', program: 'cairn test' }), source: lookup, restoreOwners: false, restoreRoots: () => roots }) });
     addSource();
     const b = guarded.submit('backup', { source: 'docs' }, 'api').job;
     await guarded.idle();

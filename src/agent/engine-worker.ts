@@ -1,0 +1,68 @@
+/**
+ * The engine worker: a thread that runs the agent's engine operations (backup, restore, check)
+ * on its own Repository, so the agent's main thread (the API, the scheduler, the job database)
+ * never waits behind a backup's work, and a console's polling does not slow the backup. Started
+ * by WorkerEngine with the repository's location and credential; speaks the messages below.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLocalStore } from '../backend/local-store.js';
+import { CairnError } from '../core/errors.js';
+import type { Credential } from '../core/keys.js';
+import { type EngineOps, createLocalEngineOps } from '../jobs/engine-ops.js';
+import { openRepository } from '../repo/repository.js';
+import { hostEnv } from './host-env.js';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+
+/** How often a running operation's progress is sent to the main thread. */
+const PROGRESS_EVERY_MS = 200;
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+const post = (m: FromWorker): void => port.postMessage(m);
+const running = new Map<number, AbortController>();
+let ops: Promise<EngineOps> | undefined;
+
+function engine(): Promise<EngineOps> {
+  ops ??= openRepository(createLocalStore(init.repoPath), init.credential as Credential, hostEnv()).then((repo) => createLocalEngineOps(repo, init));
+  return ops;
+}
+
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'cancel') running.get(m.id)?.abort(new CairnError('E_CANCELLED', m.reason));
+  else void run(m);
+});
+
+async function run(m: Extract<ToWorker, { type: 'run' }>): Promise<void> {
+  const ac = new AbortController();
+  running.set(m.id, ac);
+  let files = 0;
+  let bytes = 0;
+  const flush = (): void => {
+    if (files === 0 && bytes === 0) return;
+    post({ type: 'progress', id: m.id, files, bytes });
+    files = bytes = 0;
+  };
+  const timer = setInterval(flush, PROGRESS_EVERY_MS);
+  const progress = {
+    add(f: number, b: number) {
+      files += f;
+      bytes += b;
+    },
+    setTotal: (f: number, b: number) => post({ type: 'total', id: m.id, files: f, bytes: b }),
+    error: (path: string, err: unknown) => post({ type: 'skipped', id: m.id, path, message: err instanceof Error ? err.message : String(err) }),
+  };
+  try {
+    const e = await engine();
+    const ctx = { signal: ac.signal, progress };
+    const result = m.op === 'backup' ? await e.backup(m.spec as never, ctx) : m.op === 'restore' ? await e.restore(m.spec as never, ctx) : await e.check(m.spec as never, ctx);
+    flush();
+    post({ type: 'done', id: m.id, result });
+  } catch (err) {
+    flush();
+    const e = err as Partial<CairnError> & { name?: string; message?: string };
+    post({ type: 'failed', id: m.id, error: { name: e.name ?? 'Error', message: e.message ?? String(err), ...(typeof e.code === 'string' ? { code: e.code } : {}), ...(typeof e.hint === 'string' ? { hint: e.hint } : {}), retryable: e.retryable === true } });
+  } finally {
+    clearInterval(timer);
+    running.delete(m.id);
+  }
+}
