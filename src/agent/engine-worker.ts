@@ -22,9 +22,16 @@ const post = (m: FromWorker): void => port.postMessage(m);
 const running = new Map<number, AbortController>();
 let ops: Promise<EngineOps> | undefined;
 
+/** The engine on this thread's own Repository, opened at the first job; a failed open (the
+ *  repository unreachable for a moment) is tried again by the next job. */
 function engine(): Promise<EngineOps> {
-  ops ??= openRepository(createLocalStore(init.repoPath), init.credential as Credential, hostEnv()).then((repo) => createLocalEngineOps(repo, init));
-  return ops;
+  if (ops) return ops;
+  const opening = openRepository(createLocalStore(init.repoPath), init.credential as Credential, hostEnv()).then((repo) => createLocalEngineOps(repo, init));
+  ops = opening;
+  opening.catch(() => {
+    if (ops === opening) ops = undefined;
+  });
+  return opening;
 }
 
 port.on('message', (m: ToWorker) => {
