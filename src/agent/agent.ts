@@ -13,6 +13,7 @@ import type { JobStore } from '../jobs/job-store.js';
 import { admitJob, createRunners, type SourceSpec } from '../jobs/runners.js';
 import { Scheduler } from '../jobs/scheduler.js';
 import { openSqliteJobStore } from '../jobs/sqlite-job-store.js';
+import { removeLocks } from '../repo/locks.js';
 import { type Repository, initRepository, openRepository } from '../repo/repository.js';
 import { AgentStatusProvider } from './agent-status.js';
 import { WorkerEngine } from './worker-engine.js';
@@ -65,7 +66,13 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const { repo, credential } = await openOrCreate(opts.config, log);
   const tokens = await apiTokens(opts.config.api, log);
   const store = openSqliteJobStore(path.join(opts.config.stateDir, 'jobs.db'));
-  const engine = new WorkerEngine({ repoPath: opts.config.repository.path, credential, agentName: opts.config.agentName, program: opts.program }, log);
+  // the main thread takes no repository locks: after a worker crash, every lock naming this
+  // process was the worker's, and is removed at once
+  const clearWorkerLocks = (): void =>
+    void removeLocks(repo.store, { host: repo.env.host, now: repo.env.now, isAlive: (pid) => pid !== process.pid && repo.env.isAlive(pid), all: false })
+      .then((n) => n && log.warn({ locks: n }, 'removed the locks of the crashed engine worker'))
+      .catch((err: unknown) => log.warn({ err }, 'cannot remove the locks of the crashed engine worker'));
+  const engine = new WorkerEngine({ repoPath: opts.config.repository.path, credential, agentName: opts.config.agentName, program: opts.program }, log, clearWorkerLocks);
   const agent = new Agent(opts, clock, log, repo, store, tokens, engine);
   try {
     await agent.start();

@@ -6,12 +6,12 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLocalStore } from '../backend/local-store.js';
-import { CairnError } from '../core/errors.js';
+import { CairnError, isAbortError } from '../core/errors.js';
 import type { Credential } from '../core/keys.js';
 import { type EngineOps, createLocalEngineOps } from '../jobs/engine-ops.js';
 import { openRepository } from '../repo/repository.js';
 import { hostEnv } from './host-env.js';
-import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+import type { FromWorker, ToWorker, WireError, WorkerInit } from './worker-protocol.js';
 
 /** How often a running operation's progress is sent to the main thread. */
 const PROGRESS_EVERY_MS = 200;
@@ -59,17 +59,27 @@ async function run(m: Extract<ToWorker, { type: 'run' }>): Promise<void> {
     error: (path: string, err: unknown) => post({ type: 'skipped', id: m.id, path, message: err instanceof Error ? err.message : String(err) }),
   };
   try {
-    const e = await engine();
+    // the first job opens the repository: a cancel must not wait for a slow store
+    const e = await Promise.race([engine(), new Promise<never>((_, reject) => ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true }))]);
     const ctx = { signal: ac.signal, progress };
     const result = m.op === 'backup' ? await e.backup(m.spec as never, ctx) : m.op === 'restore' ? await e.restore(m.spec as never, ctx) : await e.check(m.spec as never, ctx);
     flush();
     post({ type: 'done', id: m.id, result });
   } catch (err) {
     flush();
-    const e = err as Partial<CairnError> & { name?: string; message?: string };
-    post({ type: 'failed', id: m.id, error: { name: e.name ?? 'Error', message: e.message ?? String(err), ...(typeof e.code === 'string' ? { code: e.code } : {}), ...(typeof e.hint === 'string' ? { hint: e.hint } : {}), retryable: e.retryable === true } });
+    post({ type: 'failed', id: m.id, error: toWire(err, ac.signal.aborted) });
   } finally {
     clearInterval(timer);
     running.delete(m.id);
   }
+}
+
+/** An error as it crosses to the main thread: a cancel is E_CANCELLED whatever threw it; only a
+ *  CairnError keeps its code; anything else keeps its stack for the agent log. */
+function toWire(err: unknown, aborted: boolean): WireError {
+  const e = err as { name?: string; message?: string; stack?: string };
+  const message = e?.message ?? String(err);
+  if (aborted && (isAbortError(err) || (err instanceof CairnError && err.code === 'E_CANCELLED'))) return { name: 'AbortError', message, code: 'E_CANCELLED', retryable: false, cairn: true };
+  if (err instanceof CairnError) return { name: err.name, message, code: err.code, ...(err.hint !== undefined ? { hint: err.hint } : {}), retryable: err.retryable, cairn: true };
+  return { name: e?.name ?? 'Error', message, retryable: false, cairn: false, ...(e?.stack ? { stack: e.stack } : {}) };
 }

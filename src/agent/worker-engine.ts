@@ -24,9 +24,14 @@ export class WorkerEngine implements EngineOps {
   #worker: Worker | undefined;
   #nextId = 1;
 
-  constructor(init: WorkerInit, log: Logger) {
+  readonly #onCrash: () => void;
+
+  /** `onCrash` runs when the worker dies unasked: the locks it held name this live process and
+   *  would otherwise block exclusive operations until they go stale. */
+  constructor(init: WorkerInit, log: Logger, onCrash: () => void = () => undefined) {
     this.#init = init;
     this.#log = log;
+    this.#onCrash = onCrash;
   }
 
   backup(spec: Parameters<EngineOps['backup']>[0], ctx: OpContext): Promise<BackupOutcome> {
@@ -49,7 +54,7 @@ export class WorkerEngine implements EngineOps {
   }
 
   #run(op: 'backup' | 'restore' | 'check', spec: unknown, ctx: OpContext): Promise<unknown> {
-    ctx.signal.throwIfAborted();
+    if (ctx.signal.aborted) return Promise.reject(ctx.signal.reason as Error);
     const worker = this.#ensureWorker();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
@@ -66,11 +71,16 @@ export class WorkerEngine implements EngineOps {
     w.on('message', (m: FromWorker) => this.#onMessage(m));
     w.on('error', (err) => {
       this.#log.error({ err }, 'engine worker failed');
+      // forget it now: the next job, started as this one fails, must get a new worker
+      if (this.#worker === w) this.#worker = undefined;
       this.#failAll(err);
+      this.#onCrash();
     });
     w.on('exit', (code) => {
-      if (this.#worker === w) this.#worker = undefined;
+      const crashed = this.#worker === w;
+      if (crashed) this.#worker = undefined;
       this.#failAll(new CairnError('E_INTERNAL', `the engine worker exited (code ${code})`, { hint: 'see the agent log; the next job starts a new worker' }));
+      if (crashed) this.#onCrash();
     });
     this.#worker = w;
     return w;
@@ -95,6 +105,7 @@ export class WorkerEngine implements EngineOps {
         return;
       case 'failed':
         this.#settle(m.id);
+        if (!m.error.cairn) this.#log.error({ err: { name: m.error.name, message: m.error.message, stack: m.error.stack } }, 'engine operation failed unexpectedly');
         p.reject(rebuild(m.error));
     }
   }
@@ -112,11 +123,13 @@ export class WorkerEngine implements EngineOps {
   }
 }
 
-/** The CairnError a worker's error stands for (an abort becomes E_CANCELLED). */
+/** The error a worker's error stands for: a CairnError with its code when it was one (a cancel
+ *  is E_CANCELLED), else a plain Error with the worker's stack (the job says E_INTERNAL). */
 function rebuild(e: WireError): Error {
-  if (e.code !== undefined) return new CairnError(e.code as ErrorCode, e.message, { ...(e.hint !== undefined ? { hint: e.hint } : {}), retryable: e.retryable });
   if (e.name === 'AbortError') return new CairnError('E_CANCELLED', e.message);
+  if (e.cairn && e.code !== undefined) return new CairnError(e.code as ErrorCode, e.message, { ...(e.hint !== undefined ? { hint: e.hint } : {}), retryable: e.retryable });
   const err = new Error(e.message);
   err.name = e.name;
+  if (e.stack !== undefined) err.stack = e.stack;
   return err;
 }

@@ -18,6 +18,9 @@ export interface WireError {
   readonly code?: string;
   readonly hint?: string;
   readonly retryable: boolean;
+  /** Whether the worker threw a CairnError (only then does `code` name one). */
+  readonly cairn: boolean;
+  readonly stack?: string;
 }
 
 /** Messages from the engine worker. */

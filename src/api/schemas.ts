@@ -57,7 +57,7 @@ export const JobSchema = Type.Object(
 /** GET /v1/jobs: filters and the page wanted. */
 export const JobListQuery = Type.Object(
   {
-    status: Type.Optional(Type.String({ pattern: `^(${JOB_STATES.join('|')})(,(${JOB_STATES.join('|')}))*$`, description: 'one state or several, comma-separated' })),
+    status: Type.Optional(Type.String({ pattern: `^(${JOB_STATES.join('|')})(,(${JOB_STATES.join('|')}))*$`, maxLength: 100, description: 'one state or several, comma-separated' })),
     kind: Type.Optional(JobKindSchema),
     source: Type.Optional(Type.String({ minLength: 1 })),
     since: Type.Optional(Type.String({ format: 'date-time', description: 'jobs created at or after this time (RFC 3339)' })),

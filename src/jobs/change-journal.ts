@@ -151,14 +151,15 @@ class ChokidarChangeJournal implements ChangeJournal {
     const clearsDue = this.#state === 'watching';
     const startedMs = this.#now();
     const changed = why === undefined ? [...this.#journal.keys()] : [];
-    const covered = why === undefined ? new PathIndex(changed) : undefined;
+    // built on first use: a plan handed to the engine worker crosses as `changed` instead
+    let covered: PathIndex | undefined;
     let committed = false;
     return {
       full: why !== undefined,
       paths: this.#journal.size,
       changed,
       base: this.#base,
-      mayHaveChanged: (dir) => covered?.mayHaveChanged(dir) ?? true,
+      mayHaveChanged: (dir) => why !== undefined || (covered ??= new PathIndex(changed)).mayHaveChanged(dir),
       commit: (snapshotId) => {
         if (committed) return;
         committed = true;

@@ -144,8 +144,10 @@ export function openSqliteJobStore(file: string): JobStore {
         vals.push(decodeCursor(cursor));
       }
       if (filter.states !== undefined) {
-        where.push(`state IN (${filter.states.map(() => '?').join(', ') || "''"})`);
-        vals.push(...filter.states);
+        // deduplicated and sorted: the statement cache sees one SQL text per set of states
+        const states = [...new Set(filter.states)].sort();
+        where.push(`state IN (${states.map(() => '?').join(', ') || "''"})`);
+        vals.push(...states);
       }
       if (filter.kind !== undefined) {
         where.push('kind = ?');

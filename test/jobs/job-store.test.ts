@@ -70,6 +70,7 @@ describe.each(stores)('JobStore contract: %s', (_name, make) => {
     expect(seen).toEqual(expected);
     expect(s.list({ states: ['succeeded'], source: 'db' }, 100).jobs.every((j) => j.state === 'succeeded' && j.source === 'db')).toBe(true);
     expect(s.list({ states: [] }, 10).jobs).toEqual([]);
+    expect(s.list({ states: ['succeeded', 'succeeded', 'queued'] }, 100).jobs.length).toBe(s.list({ states: ['queued', 'succeeded'] }, 100).jobs.length);
     expect(() => s.list({}, 10, 'bogus')).toThrow(/not one this agent gave/);
     s.close();
   });
