@@ -209,8 +209,8 @@ export function runBlobStoreContract(
       ['another config name', { kind: 'config', name: 'other.json' }],
       ['an unknown kind', { kind: 'packs' as BlobKind, name: 'ab' }],
     ])('rejects a name with %s, permanently', async (_label, ref) => {
-      for (const op of [store.put(ref, testBytes(3)), store.get(ref), store.stat(ref), store.delete(ref)]) {
-        const err: unknown = await op.then(() => undefined, (e: unknown) => e);
+      for (const op of [() => store.put(ref, testBytes(3)), () => store.get(ref), () => store.stat(ref), () => store.delete(ref)]) {
+        const err: unknown = await op().then(() => undefined, (e: unknown) => e);
         expect(err).toBeInstanceOf(CairnError);
         expect((err as CairnError).retryable).toBe(false);
       }
