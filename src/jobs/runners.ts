@@ -18,13 +18,12 @@ export interface SourceSpec {
   readonly watch?: { readonly enabled?: boolean; readonly debounceSeconds?: number };
 }
 
-/** What the next backup of a source must scan (the change journal's plan). */
+/** What the next backup of a source must scan (the change journal's plan, as the runner uses
+ *  it: the paths cross to the engine worker as data). */
 export interface ScanPlanLike {
   readonly full: boolean;
-  readonly paths: number;
   readonly changed: readonly string[];
   readonly base: string | undefined;
-  mayHaveChanged(dir: string): boolean;
   commit(snapshotId: string): void;
 }
 
@@ -167,20 +166,12 @@ async function backupSource(deps: RunnerDeps, src: SourceSpec, ctx: RunContext):
     { signal: ctx.signal, progress: ctx.progress },
   );
   plan?.commit(r.snapshotId);
-  const s = r.summary;
   return {
     result: {
       snapshotId: r.snapshotId,
       ...(r.parent ? { parent: r.parent } : {}),
       scan: r.narrowed ? 'changes' : 'full',
-      filesNew: s.filesNew,
-      filesChanged: s.filesChanged,
-      filesUnmodified: s.filesUnmodified,
-      dirs: s.dirs,
-      bytesRead: s.bytesRead,
-      bytesTotal: s.bytesTotal,
-      bytesAdded: s.bytesAdded,
-      durationMs: s.durationMs,
+      ...r.summary,
       errors: r.errorCount,
       ...(r.errorCount ? { skipped: r.errors } : {}),
     },
