@@ -6,11 +6,15 @@
 
 # Build: install every dependency, compile TypeScript, then drop the development dependencies.
 FROM node:22-bookworm-slim AS build
+# zstd-napi compiles zstd with node-gyp (the other native parts are prebuilt Node-API packages):
+# a compiler, and Node's own headers from the image (npm_config_nodedir), so nothing downloads.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+ENV npm_config_nodedir=/usr/local
 WORKDIR /opt/cairn
-COPY package.json package-lock.json ./
-# --ignore-scripts: `prepare` would run tsc before src/ is copied (the build is the next step).
-# No production dependency has an install script: the native parts are prebuilt Node-API packages.
-RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts
+COPY package.json package-lock.json .npmrc ./
+# --ignore-scripts: `prepare` would run tsc before src/ is copied (the build is the next step);
+# zstd-napi's own build is then run by hand (.npmrc keeps it from asking GitHub for a binary).
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts && npm rebuild zstd-napi
 COPY tsconfig.json ./
 COPY src/ src/
 COPY config/ config/

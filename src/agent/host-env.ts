@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { bufferedRandom } from '../repo/random.js';
 import type { RepoEnv } from '../repo/repository.js';
 
 /** The host's randomness, clock, identity and processes, for the repository: the real parts
@@ -13,23 +14,6 @@ export function hostEnv(): RepoEnv {
     username: safeUsername(),
     pid: process.pid,
     isAlive,
-  };
-}
-
-/** A CSPRNG source that draws 64 KiB at a time from the OS: every blob takes a 12-byte nonce,
- *  and one randomBytes call per nonce cost ~8 µs (2.6% of a backup's main thread). */
-export function bufferedRandom(poolBytes = 64 * 1024): (n: number) => Uint8Array {
-  let pool = randomBytes(poolBytes);
-  let at = 0;
-  return (n) => {
-    if (n > poolBytes / 4) return randomBytes(n);
-    if (at + n > pool.length) {
-      pool = randomBytes(poolBytes);
-      at = 0;
-    }
-    const out = Uint8Array.prototype.slice.call(pool, at, at + n);
-    at += n;
-    return out;
   };
 }
 

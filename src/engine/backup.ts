@@ -119,6 +119,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     rootTree = await walker.saveTrie(buildTrie(absPaths), '/', parent?.tree, signal);
     await walker.drain();
     await writer.flush({ signal });
+    await writer.close();
   } catch (err) {
     failed.abort(err);
     await walker.drain().catch(() => undefined);

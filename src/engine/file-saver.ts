@@ -62,7 +62,7 @@ const READ_BYTES = 4 * 1024 * 1024;
  *  writer without waiting for them to be sealed. All-zero chunks become holes and are never
  *  stored. Call drain() before flushing the writer. */
 export class FileSaver {
-  readonly #writer: Pick<BlobWriter, 'save' | 'known'>;
+  readonly #writer: Pick<BlobWriter, 'save' | 'known' | 'copiesData'>;
   readonly #hasher: IdHasher;
   readonly #gear: Int32Array;
   readonly #params: ChunkerParams;
@@ -71,7 +71,7 @@ export class FileSaver {
   readonly #inflight = new Set<Promise<void>>();
   #failure: { err: unknown } | undefined;
 
-  constructor(writer: Pick<BlobWriter, 'save' | 'known'>, hasher: IdHasher, gear: Int32Array, params: ChunkerParams, budget: ByteBudget) {
+  constructor(writer: Pick<BlobWriter, 'save' | 'known' | 'copiesData'>, hasher: IdHasher, gear: Int32Array, params: ChunkerParams, budget: ByteBudget) {
     this.#writer = writer;
     this.#hasher = hasher;
     this.#gear = gear;
@@ -213,7 +213,8 @@ export class FileSaver {
     }
     const held = reserved > 0 ? reserved : n;
     if (reserved === 0) await this.#budget.acquire(n);
-    const copy = reserved > 0 ? chunk : Buffer.from(chunk);
+    // a chunk in the reused read buffer is copied, unless the writer copies it before save() returns
+    const copy = reserved > 0 || this.#writer.copiesData ? chunk : Buffer.from(chunk);
     // Not awaited: the file's content list is complete once its chunks are hashed, so the walk
     // goes on while chunks compress on the pool; the budget bounds what is in flight, and
     // drain() waits for all of it before the writer flushes.

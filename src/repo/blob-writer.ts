@@ -8,6 +8,7 @@ import type { BlobStore, Op } from './blob-store.js';
 import type { CompactIndex } from './compact-index.js';
 import { writeIndexFile } from './index-files.js';
 import { type FinishedPack, PackBuilder, encodeBlob } from './pack-writer.js';
+import { SealPool } from './seal-pool.js';
 
 /** Settings of a BlobWriter. */
 export interface BlobWriterOptions {
@@ -21,6 +22,8 @@ export interface BlobWriterOptions {
   readonly encodeConcurrency?: number;
   /** Write an index file after this many packs, so a crash loses little to re-upload. */
   readonly indexEveryPacks?: number;
+  /** Worker threads that compress and seal data blobs (0: on this thread, the default). */
+  readonly sealWorkers?: number;
 }
 
 /** Compressions in flight. Each holds a native zstd context outside the JS heap, so with small
@@ -56,6 +59,12 @@ export class BlobWriter {
   readonly #uploads = new Set<Promise<void>>();
   readonly #slots: Semaphore;
   readonly #encoders: Semaphore;
+  readonly #pool: SealPool | undefined;
+  /** Uploads started and not yet holding an upload slot (packs handed over by seal workers). */
+  readonly #starting = new Set<Promise<void>>();
+  /** Packs from seal workers not yet uploaded, and who waits for that number to fall. */
+  #packsQueued = 0;
+  #roomWaiters: (() => void)[] = [];
   #unindexed: IndexedPack[] = [];
   #indexChain: Promise<unknown> = Promise.resolve();
   #written: IndexId[] = [];
@@ -71,6 +80,14 @@ export class BlobWriter {
     };
     this.#slots = new Semaphore(opts.uploadConcurrency ?? 2);
     this.#encoders = new Semaphore(opts.encodeConcurrency ?? ENCODE_CONCURRENCY);
+    const workers = opts.sealWorkers ?? 0;
+    this.#pool = workers > 0 ? new SealPool({ dataKey: opts.dataKey, compression: opts.compression, packTargetBytes: opts.packTargetBytes }, workers, (pack) => this.#onWorkerPack(pack, {})) : undefined;
+  }
+
+  /** True when save() has copied a data blob by the time it returns its promise, so the caller
+   *  may reuse the blob's buffer at once (with seal workers). */
+  get copiesData(): boolean {
+    return this.#pool !== undefined;
   }
 
   /** True when the blob is stored or on its way. */
@@ -85,6 +102,7 @@ export class BlobWriter {
     const key = toHex(id);
     if (this.#index.has(id) || this.#pending.has(key)) return false;
     this.#pending.add(key);
+    if (this.#pool && type === BlobType.data) return this.#saveInWorker(key, id, data, opts);
     const builder = this.#builders[type];
     try {
       const encoded = await this.#encoders.with(() => encodeBlob(type, data, this.#opts.compression));
@@ -101,10 +119,43 @@ export class BlobWriter {
     return true;
   }
 
+  /** Hands a data blob to the seal workers. The blob is copied before the first await (see
+   *  copiesData); waits while the workers' finished packs queue for upload. */
+  async #saveInWorker(key: string, id: Uint8Array, data: Uint8Array, opts: Op): Promise<boolean> {
+    let sealed: Promise<number>;
+    try {
+      // checked before the blob goes to a worker: once there it will be in a pack
+      opts.signal?.throwIfAborted();
+      sealed = this.#pool!.add(BlobType.data, id, data);
+    } catch (err) {
+      this.#pending.delete(key);
+      throw err;
+    }
+    try {
+      this.stats.bytesAdded += await sealed;
+    } catch (err) {
+      this.#pending.delete(key);
+      throw isAbortError(err) ? err : wrapError(`compress blob ${key.slice(0, 12)}`, err);
+    }
+    this.stats.blobsAdded++;
+    while (this.#packsQueued > (this.#opts.uploadConcurrency ?? 2)) await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+    return true;
+  }
+
+  /** A pack a seal worker finished: uploaded like the packs built here. */
+  #onWorkerPack(pack: FinishedPack, opts: Op): void {
+    this.#packsQueued++;
+    const started: Promise<void> = this.#upload(pack, opts, () => this.#packUploaded()).finally(() => this.#starting.delete(started));
+    this.#starting.add(started);
+    void started.then(undefined, () => undefined);
+  }
+
   /** Uploads what is buffered, waits for every upload, and writes the index file of all packs not
    *  yet indexed. Returns the index files this writer has written. */
   async flush(opts: Op = {}): Promise<IndexId[]> {
+    await this.#pool?.flush();
     for (const b of Object.values(this.#builders)) await this.#upload(b.finish(), opts);
+    while (this.#starting.size > 0) await Promise.all(this.#starting);
     await Promise.all(this.#uploads);
     this.#throwIfFailed();
     this.#queueIndexWrite(opts);
@@ -113,7 +164,8 @@ export class BlobWriter {
     return this.#written;
   }
 
-  async #upload(pack: FinishedPack | undefined, opts: Op): Promise<void> {
+  /** Starts the upload of `pack` once an upload slot is free; `done` runs when it has ended. */
+  async #upload(pack: FinishedPack | undefined, opts: Op, done?: () => void): Promise<void> {
     if (!pack) return;
     await this.#slots.acquire();
     const job = this.#store
@@ -130,13 +182,32 @@ export class BlobWriter {
       .finally(() => {
         this.#slots.release();
         this.#uploads.delete(job);
+        done?.();
       });
     this.#uploads.add(job);
   }
 
-  /** Waits for every upload and index write this writer started, ignoring their outcome: after a
-   *  failure, nothing may still be writing when the caller releases its lock. */
+  #packUploaded(): void {
+    this.#packsQueued--;
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Stops the seal workers: after flush, or after a failure (settle() calls it). A writer
+   *  closed with blobs not yet flushed has lost them, and fails from then on. */
+  async close(): Promise<void> {
+    if (!this.#pool) return;
+    if (this.#pool.unflushed) this.#failure ??= new Error('blob writer closed before its blobs were flushed');
+    await this.#pool.close();
+  }
+
+  /** Stops the seal workers and waits for every upload and index write this writer started,
+   *  ignoring their outcome: after a failure, nothing may still be writing when the caller
+   *  releases its lock. */
   async settle(): Promise<void> {
+    await this.close();
+    while (this.#starting.size > 0) await Promise.allSettled([...this.#starting]);
     while (this.#uploads.size > 0) await Promise.allSettled([...this.#uploads]);
     await this.#indexChain.catch(() => undefined);
   }

@@ -14,6 +14,7 @@ import { BlobWriter } from './blob-writer.js';
 import { CompactIndex } from './compact-index.js';
 import { loadIndex, writeIndexFile } from './index-files.js';
 import { addKey, unlock } from './key-ring.js';
+import { defaultSealWorkers } from './seal-pool.js';
 import { type SnapshotEntry, listSnapshots, loadSnapshot, saveSnapshot } from './snapshots.js';
 
 /** The world a repository needs from its host: randomness, a clock, who is running it. */
@@ -65,13 +66,16 @@ export class Repository {
     this.#reader = new BlobReader(this.store, index, this.master.dataKey, new IdHasher(this.master.idKey));
   }
 
-  /** A writer of new blobs into this repository's index. */
-  newWriter(opts: { uploadConcurrency?: number } = {}): BlobWriter {
+  /** A writer of new blobs into this repository's index, sealing data blobs on worker threads
+   *  (one per core unless `sealWorkers` says otherwise; 0 keeps them on this thread). Its owner
+   *  calls flush() then close(), or settle() after a failure. */
+  newWriter(opts: { uploadConcurrency?: number; sealWorkers?: number } = {}): BlobWriter {
     return new BlobWriter(this.store, this.index, {
       dataKey: this.master.dataKey,
       compression: this.config.compression,
       packTargetBytes: this.config.pack.targetSizeBytes,
       random: this.env.random,
+      sealWorkers: defaultSealWorkers(),
       ...opts,
     });
   }

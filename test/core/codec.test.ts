@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Codec, type CodecName, DEFAULT_COMPRESSION, decode, encode } from '../../src/core/codec.js';
+import { createRequire } from 'node:module';
+import { Codec, type CodecName, DEFAULT_COMPRESSION, decode, decodeSync, encode, encodeSync } from '../../src/core/codec.js';
 import { IntegrityError } from '../../src/core/errors.js';
 import { lowEntropyText, xorshiftBytes } from './fixtures.js';
 
@@ -89,4 +90,72 @@ describe('codec', () => {
     await expect(decode(enc.codec, cut, data.length)).rejects.toBeInstanceOf(IntegrityError);
     await expect(decode(enc.codec, xorshiftBytes(100, 5), data.length)).rejects.toBeInstanceOf(IntegrityError);
   });
+
+  it('decodes a zstd frame without a content size (as cairn wrote before its zstd-napi codec), whole or damaged', () => {
+    const data = lowEntropyText(300_000);
+    const frame = streamedFrame(data);
+    expect(zstdBinding.getFrameContentSize(frame)).toBeNull();
+    expect(Buffer.compare(decodeSync(Codec.zstd, frame), data)).toBe(0);
+    expect(Buffer.compare(decodeSync(Codec.zstd, frame, data.length), data)).toBe(0);
+    expect(() => decodeSync(Codec.zstd, frame.subarray(0, frame.length - 9))).toThrow(IntegrityError);
+    expect(() => decodeSync(Codec.zstd, Buffer.concat([frame, Buffer.from('junk')]))).toThrow(IntegrityError);
+    expect(() => decodeSync(Codec.zstd, frame, data.length - 1)).toThrow(IntegrityError);
+  });
+
+  it('writes the content size into each zstd frame, and refuses a frame that claims more than any blob', () => {
+    const data = lowEntropyText(50_000);
+    const enc = encodeSync(data, { codec: 'zstd', level: 3 });
+    expect(zstdBinding.getFrameContentSize(enc.bytes)).toBe(data.length);
+    const huge = Buffer.from(encodeSync(Buffer.alloc(1 << 20, 1), { codec: 'zstd', level: 1 }).bytes);
+    // frame header descriptor 0xa0 would be followed by an 8-byte size: rewrite it to claim 2^40 bytes
+    expect(() => decodeSync(Codec.zstd, withContentSize(huge, 2 ** 40))).toThrow(IntegrityError);
+  });
+
+  it('hands out a view of its scratch buffer only when asked', () => {
+    const a = lowEntropyText(20_000);
+    const kept = encodeSync(a, { codec: 'zstd', level: 3 });
+    const view = encodeSync(a, { codec: 'zstd', level: 3 }, true);
+    expect(Buffer.compare(kept.bytes, view.bytes)).toBe(0);
+    encodeSync(lowEntropyText(30_000).subarray(7000), { codec: 'zstd', level: 3 });
+    expect(Buffer.compare(decodeSync(Codec.zstd, kept.bytes), a)).toBe(0);
+  });
 });
+
+const zstdBinding = createRequire(import.meta.url)('zstd-napi/binding') as {
+  CCtx: new () => { compressStream2(dst: Uint8Array, src: Uint8Array, end: number): [number, number, number] };
+  getFrameContentSize(frame: Uint8Array): number | null;
+  EndDirective: { continue: number; end: number };
+};
+
+/** A zstd frame written by streaming, in pieces, which leaves the content size out. */
+function streamedFrame(data: Uint8Array): Buffer {
+  const ctx = new zstdBinding.CCtx();
+  const out: Buffer[] = [];
+  let src = data;
+  while (src.length > 0) {
+    const dst = Buffer.alloc(1 << 20);
+    const [, produced, consumed] = ctx.compressStream2(dst, src, zstdBinding.EndDirective.continue);
+    out.push(dst.subarray(0, produced));
+    src = src.subarray(consumed);
+  }
+  for (;;) {
+    const dst = Buffer.alloc(1 << 20);
+    const [remaining, produced] = ctx.compressStream2(dst, new Uint8Array(0), zstdBinding.EndDirective.end);
+    out.push(dst.subarray(0, produced));
+    if (remaining === 0) return Buffer.concat(out);
+  }
+}
+
+/** `frame` with its frame header rewritten to an 8-byte content size field of `size`. */
+function withContentSize(frame: Buffer, size: number): Buffer {
+  const fhd = frame[4]!;
+  const fcsBytes = [0, 2, 4, 8][fhd >> 6]!;
+  const single = (fhd >> 5) & 1;
+  const dictBytes = [0, 1, 2, 4][fhd & 3]!;
+  const headerEnd = 5 + (single ? 0 : 1) + dictBytes + (fcsBytes === 0 && single ? 1 : fcsBytes);
+  const head = Buffer.from(frame.subarray(0, 5 + (single ? 0 : 1) + dictBytes));
+  head[4] = (3 << 6) | (fhd & 0x3f);
+  const fcs = Buffer.alloc(8);
+  fcs.writeBigUInt64LE(BigInt(size));
+  return Buffer.concat([head, fcs, frame.subarray(headerEnd)]);
+}

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../../src/backend/memory-store.js';
 import { CairnError } from '../../src/core/errors.js';
 import { IdHasher, plainHash } from '../../src/core/hash.js';
 import type { IndexId } from '../../src/core/ids.js';
 import { BlobType, headerRange } from '../../src/core/pack-format.js';
 import type { BlobRef, BlobStore, PutOptions } from '../../src/repo/blob-store.js';
-import { BlobWriter, type BlobWriterOptions } from '../../src/repo/blob-writer.js';
+import { BlobWriter as RealBlobWriter, type BlobWriterOptions } from '../../src/repo/blob-writer.js';
 import { CompactIndex } from '../../src/repo/compact-index.js';
 import { readIndexFile } from '../../src/repo/index-files.js';
 import { readPackIndex } from '../../src/repo/repository.js';
@@ -15,12 +15,26 @@ import { namesOf } from './fixtures.js';
 
 const DATA_KEY = new Uint8Array(32).fill(0x61);
 const HASHER = new IdHasher(new Uint8Array(32).fill(0x62));
-const OPTS: BlobWriterOptions = { dataKey: DATA_KEY, compression: { codec: 'zstd', level: 1 }, packTargetBytes: 1024 * 1024, random: (n) => randomBytes(n) };
+const BASE_OPTS: BlobWriterOptions = { dataKey: DATA_KEY, compression: { codec: 'zstd', level: 1 }, packTargetBytes: 1024 * 1024, random: (n) => randomBytes(n) };
 
 /** `count` distinct incompressible blobs of `sizeBytes`. */
 const blobs = (count: number, sizeBytes: number, seed = 1): Uint8Array[] => Array.from({ length: count }, (_, i) => xorshiftBytes(sizeBytes, seed * 100_000 + i + 1));
 
-describe('BlobWriter', () => {
+// The same contract with data blobs sealed on this thread and on seal workers (built from dist/).
+describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
+  const OPTS: BlobWriterOptions = { ...BASE_OPTS, sealWorkers };
+  const open: BlobWriter[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((w) => w.close()));
+  });
+  /** A writer closed after the test (it may own worker threads). */
+  class BlobWriter extends RealBlobWriter {
+    constructor(...args: ConstructorParameters<typeof RealBlobWriter>) {
+      super(...args);
+      open.push(this);
+    }
+  }
+
   it('writes several packs of about the target size, then one index file listing them all on flush', async () => {
     const store = createMemoryStore();
     const index = new CompactIndex();
@@ -196,11 +210,13 @@ describe('BlobWriter', () => {
   });
 });
 
+// (on this thread: settle() stops seal workers, and the writer with them)
 describe('BlobWriter and the shared index', () => {
+  const OPTS = BASE_OPTS;
   it('publishes a pack to the shared index only once an index file lists it', async () => {
     const store = createMemoryStore();
     const index = new CompactIndex();
-    const writer = new BlobWriter(store, index, OPTS);
+    const writer = new RealBlobWriter(store, index, OPTS);
     const data = blobs(5, 600 * 1024, 7);
     for (const b of data) await writer.save(BlobType.data, HASHER.raw(b), b);
     await writer.settle(); // uploads done, no index file yet (fewer than 16 packs, no flush)

@@ -1,0 +1,257 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { CompressionParams } from '../core/codec.js';
+import { ID_BYTES, type PackId } from '../core/ids.js';
+import type { PackEntry } from '../core/pack-format.js';
+import type { BlobTypeId } from '../core/pack-format.js';
+import type { FinishedPack } from './pack-writer.js';
+
+/** What a seal worker is started with. */
+export interface SealWorkerInit {
+  readonly dataKey: Uint8Array;
+  readonly compression: CompressionParams;
+  readonly packTargetBytes: number;
+}
+
+/** Main thread to seal worker. A batch is blobs laid end to end in `buf`, their ids in `ids`
+ *  (32 bytes each) and their lengths in `lengths`; both buffers are transferred, not copied. */
+export type ToSealWorker = { t: 'batch'; seq: number; ids: ArrayBuffer; lengths: Uint32Array; buf: ArrayBuffer } | { t: 'flush'; seq: number };
+
+/** Seal worker to main thread. A pack's entries travel as `ids` (32 bytes each) and `meta`
+ *  (type, offset, length, raw length per entry), its bytes as a transferred buffer. */
+export type FromSealWorker =
+  | { t: 'pack'; packId: string; salt: Uint8Array; ids: Uint8Array; meta: Uint32Array; bytes: ArrayBuffer }
+  | { t: 'sealed'; seq: number; sealed: Uint32Array }
+  | { t: 'failed'; seq: number; message: string }
+  | { t: 'flushed'; seq: number };
+
+/** Bytes of blobs gathered into one message: few messages for many small files, and a batch
+ *  small enough that both workers stay fed. */
+const BATCH_BYTES = 1024 * 1024;
+/** Blobs in one batch at most. */
+const BATCH_BLOBS = 512;
+
+/** Seal workers for a machine: one per core. The main thread walks, reads and hashes; the
+ *  workers compress and seal, which is most of a first backup's cpu (native-bench/RESULTS.md). */
+export function defaultSealWorkers(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+interface Waiter {
+  resolve(sealedBytes: number): void;
+  reject(err: unknown): void;
+}
+
+interface Batch {
+  buf: Buffer;
+  used: number;
+  ids: Buffer;
+  lengths: number[];
+  waiters: Waiter[];
+}
+
+interface Slot {
+  readonly worker: Worker;
+  /** Bytes sent and not yet sealed. */
+  outstanding: number;
+  readonly batches: Map<number, { bytes: number; waiters: Waiter[] }>;
+  readonly flushes: Map<number, { resolve(): void; reject(err: unknown): void }>;
+}
+
+/**
+ * Compresses and seals data blobs into packs on worker threads. Each worker builds its own pack
+ * (with its own salt and subkey) and hands it back finished, so the main thread's share of a
+ * blob is one copy into a batch. add() copies the blob before it returns: the caller may reuse
+ * its buffer at once. Any failure (a blob that does not compress, a worker that dies) fails
+ * every blob in flight and every later call.
+ */
+export class SealPool {
+  readonly #init: SealWorkerInit;
+  readonly #size: number;
+  readonly #onPack: (pack: FinishedPack) => void;
+  readonly #slots: Slot[] = [];
+  #open: Batch | undefined;
+  #sendScheduled = false;
+  #seq = 0;
+  #failure: { err: unknown } | undefined;
+  #closed = false;
+  /** Blobs added, and how many of them the last completed flush covered. */
+  #added = 0;
+  #flushed = 0;
+
+  constructor(init: SealWorkerInit, workers: number, onPack: (pack: FinishedPack) => void) {
+    if (!(workers >= 1)) throw new RangeError(`seal workers must be ≥ 1, got ${workers}`);
+    this.#init = init;
+    this.#size = workers;
+    this.#onPack = onPack;
+  }
+
+  /** Queues one data blob; resolves with its sealed length once it is in a worker's pack. */
+  add(type: BlobTypeId, id: Uint8Array, data: Uint8Array): Promise<number> {
+    if (this.#failure) return Promise.reject(this.#failure.err);
+    if (this.#closed) return Promise.reject(new Error('seal pool is closed'));
+    void type; // workers seal data blobs only; the type is part of the call for the reader
+    this.#added++;
+    let batch = this.#open;
+    if (batch && (batch.used + data.length > batch.buf.length || batch.lengths.length >= BATCH_BLOBS)) {
+      this.#send();
+      batch = undefined;
+    }
+    if (!batch) {
+      batch = { buf: Buffer.allocUnsafeSlow(Math.max(BATCH_BYTES, data.length)), used: 0, ids: Buffer.allocUnsafeSlow(BATCH_BLOBS * ID_BYTES), lengths: [], waiters: [] };
+      this.#open = batch;
+    }
+    batch.buf.set(data, batch.used);
+    batch.ids.set(id, batch.lengths.length * ID_BYTES);
+    batch.used += data.length;
+    batch.lengths.push(data.length);
+    const done = new Promise<number>((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    if (batch.used >= BATCH_BYTES) this.#send();
+    else if (!this.#sendScheduled) {
+      // a batch that does not fill goes out after this turn of the event loop
+      this.#sendScheduled = true;
+      setImmediate(() => {
+        this.#sendScheduled = false;
+        this.#send();
+      });
+    }
+    return done;
+  }
+
+  /** Seals every blob added so far and has every worker finish its pack (handed to onPack before
+   *  this resolves). */
+  async flush(): Promise<void> {
+    const added = this.#added;
+    this.#send();
+    this.#throwIfFailed();
+    await Promise.all(
+      this.#slots.map(
+        (slot) =>
+          new Promise<void>((resolve, reject) => {
+            const seq = ++this.#seq;
+            slot.flushes.set(seq, { resolve, reject });
+            slot.worker.postMessage({ t: 'flush', seq } satisfies ToSealWorker);
+          }),
+      ),
+    );
+    this.#throwIfFailed();
+    this.#flushed = added;
+  }
+
+  /** True when blobs were added since the last flush: closing now would lose them. */
+  get unflushed(): boolean {
+    return this.#added > this.#flushed;
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure) throw this.#failure.err;
+  }
+
+  /** Stops the workers; blobs still in flight fail, and so do later calls. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#fail(new Error('seal pool closed'));
+    await Promise.all(this.#slots.splice(0).map((s) => s.worker.terminate()));
+  }
+
+  #send(): void {
+    const batch = this.#open;
+    if (!batch || batch.lengths.length === 0) return;
+    this.#open = undefined;
+    if (this.#failure) {
+      for (const w of batch.waiters) w.reject(this.#failure.err);
+      return;
+    }
+    const slot = this.#pick();
+    const seq = ++this.#seq;
+    slot.outstanding += batch.used;
+    slot.batches.set(seq, { bytes: batch.used, waiters: batch.waiters });
+    // transfer the whole buffer when the batch fills most of it; else copy out what it holds
+    // (allocUnsafeSlow gives each batch buffer an ArrayBuffer of its own, never a shared one)
+    const whole = batch.buf.buffer as ArrayBuffer;
+    const buf = batch.used > batch.buf.length / 2 ? whole : whole.slice(0, batch.used);
+    const ids = (batch.ids.buffer as ArrayBuffer).slice(0, batch.lengths.length * ID_BYTES);
+    const msg: ToSealWorker = { t: 'batch', seq, ids, lengths: Uint32Array.from(batch.lengths), buf };
+    slot.worker.postMessage(msg, [buf, ids]);
+  }
+
+  /** The worker with the fewest bytes outstanding, started on first need. */
+  #pick(): Slot {
+    let best: Slot | undefined;
+    for (const s of this.#slots) if (!best || s.outstanding < best.outstanding) best = s;
+    if (best && (best.outstanding === 0 || this.#slots.length >= this.#size)) return best;
+    return this.#spawn();
+  }
+
+  #spawn(): Slot {
+    const worker = new Worker(sealWorkerUrl(), { workerData: this.#init, name: 'cairn-seal' });
+    // a worker never keeps the process alive: an abandoned pool must not hang the CLI
+    worker.unref();
+    const slot: Slot = { worker, outstanding: 0, batches: new Map(), flushes: new Map() };
+    worker.on('message', (msg: FromSealWorker) => this.#onMessage(slot, msg));
+    worker.on('error', (err) => this.#fail(new Error(`seal worker failed: ${err.message}`, { cause: err })));
+    worker.on('exit', (code) => {
+      if (!this.#closed) this.#fail(new Error(`seal worker exited with code ${code}`));
+    });
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  #onMessage(slot: Slot, msg: FromSealWorker): void {
+    switch (msg.t) {
+      case 'pack': {
+        const entries: PackEntry[] = [];
+        for (let i = 0; i < msg.meta.length / 4; i++) {
+          entries.push({
+            type: msg.meta[4 * i]! as BlobTypeId,
+            id: msg.ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES),
+            offset: msg.meta[4 * i + 1]!,
+            length: msg.meta[4 * i + 2]!,
+            rawLength: msg.meta[4 * i + 3]!,
+          });
+        }
+        this.#onPack({ packId: msg.packId as PackId, salt: msg.salt, entries, bytes: Buffer.from(msg.bytes) });
+        return;
+      }
+      case 'sealed': {
+        const b = slot.batches.get(msg.seq);
+        if (!b) return;
+        slot.batches.delete(msg.seq);
+        slot.outstanding -= b.bytes;
+        b.waiters.forEach((w, i) => w.resolve(msg.sealed[i]!));
+        return;
+      }
+      case 'failed':
+        this.#fail(new Error(msg.message));
+        return;
+      case 'flushed':
+        slot.flushes.get(msg.seq)?.resolve();
+        slot.flushes.delete(msg.seq);
+        return;
+    }
+  }
+
+  #fail(err: unknown): void {
+    this.#failure ??= { err };
+    const failure = this.#failure.err;
+    for (const slot of this.#slots) {
+      for (const b of slot.batches.values()) for (const w of b.waiters) w.reject(failure);
+      slot.batches.clear();
+      slot.outstanding = 0;
+      for (const f of slot.flushes.values()) f.reject(failure);
+      slot.flushes.clear();
+    }
+    const open = this.#open;
+    this.#open = undefined;
+    if (open) for (const w of open.waiters) w.reject(failure);
+  }
+}
+
+/** The worker's script. Under a TypeScript runner (vitest, tsx) this module is
+ *  src/repo/seal-pool.ts, and a worker thread loads only JavaScript: it runs the built
+ *  dist/repo/seal-worker.js (`npm test` builds first). */
+function sealWorkerUrl(): URL {
+  const here = import.meta.url;
+  return here.endsWith('.ts') ? new URL('../../dist/repo/seal-worker.js', here) : new URL('./seal-worker.js', here);
+}

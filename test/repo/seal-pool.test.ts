@@ -1,0 +1,118 @@
+// The seal workers as backups run them (the worker script is the built dist/repo/seal-worker.js):
+// every blob comes back sealed in exactly one pack that opens with the data key, the caller's
+// buffer is free once add() returns, and a worker that fails takes every blob in flight with it.
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMemoryStore } from '../../src/backend/memory-store.js';
+import { IdHasher, plainHash } from '../../src/core/hash.js';
+import type { PackId } from '../../src/core/ids.js';
+import { BlobType } from '../../src/core/pack-format.js';
+import { BlobReader } from '../../src/repo/blob-reader.js';
+import { CompactIndex } from '../../src/repo/compact-index.js';
+import type { FinishedPack } from '../../src/repo/pack-writer.js';
+import { readPackIndex } from '../../src/repo/repository.js';
+import { SealPool, type SealWorkerInit } from '../../src/repo/seal-pool.js';
+import { lowEntropyText, xorshiftBytes } from '../core/fixtures.js';
+
+const DATA_KEY = new Uint8Array(32).fill(0x31);
+const ID_KEY = new Uint8Array(32).fill(0x32);
+const HASHER = new IdHasher(ID_KEY);
+const INIT: SealWorkerInit = { dataKey: DATA_KEY, compression: { codec: 'zstd', level: 3 }, packTargetBytes: 1024 * 1024 };
+
+const pools: SealPool[] = [];
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.close()));
+});
+
+function newPool(init: SealWorkerInit = INIT, workers = 2): { pool: SealPool; packs: FinishedPack[] } {
+  const packs: FinishedPack[] = [];
+  const pool = new SealPool(init, workers, (p) => packs.push(p));
+  pools.push(pool);
+  return { pool, packs };
+}
+
+/** Small text files, medium random ones and a few chunk-sized blobs, all distinct. */
+function mixedBlobs(): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < 300; i++) out.push(Buffer.concat([Buffer.from(`file ${i}\n`), lowEntropyText(200 + ((i * 977) % 6000)).subarray(i % 50)]));
+  for (let i = 0; i < 20; i++) out.push(Buffer.from(xorshiftBytes(20_000 + i * 3000, 500 + i)));
+  for (let i = 0; i < 3; i++) out.push(Buffer.concat([lowEntropyText(1_500_000).subarray(i), xorshiftBytes(300_000, 900 + i)]));
+  return out;
+}
+
+describe('SealPool', () => {
+  it('seals every blob into exactly one pack that opens and verifies with the data key', async () => {
+    const { pool, packs } = newPool();
+    const blobs = mixedBlobs();
+    const sealed = await Promise.all(blobs.map((b) => pool.add(BlobType.data, HASHER.raw(b), b)));
+    await pool.flush();
+    expect(packs.length).toBeGreaterThanOrEqual(3);
+    const store = createMemoryStore();
+    const index = new CompactIndex();
+    for (const p of packs) {
+      expect(plainHash(p.bytes)).toBe(p.packId);
+      await store.put({ kind: 'data', name: p.packId }, p.bytes);
+      // the pack's own header says what the worker reported
+      const header = await readPackIndex(store, DATA_KEY, p.packId as PackId, p.bytes.length);
+      expect(header.entries.map((e) => [Buffer.from(e.id).toString('hex'), e.offset, e.length, e.rawLength])).toEqual(
+        p.entries.map((e) => [Buffer.from(e.id).toString('hex'), e.offset, e.length, e.rawLength]),
+      );
+      index.addPack(p.packId, p.salt, p.entries);
+    }
+    expect(index.size).toBe(blobs.length);
+    const reader = new BlobReader(store, index, DATA_KEY, HASHER);
+    for (const [i, b] of blobs.entries()) {
+      const id = HASHER.raw(b);
+      expect(Buffer.compare(await reader.load(BlobType.data, HASHER.id(b)), b)).toBe(0);
+      expect(index.lookup(id)?.length).toBe(sealed[i]);
+    }
+  });
+
+  it('copies a blob before add() returns: the caller may overwrite its buffer at once', async () => {
+    const { pool, packs } = newPool(INIT, 1);
+    const buf = Buffer.from(lowEntropyText(50_000));
+    const want = Buffer.from(buf);
+    const id = HASHER.raw(buf);
+    const done = pool.add(BlobType.data, id, buf);
+    buf.fill(0x55);
+    id.fill(0);
+    await done;
+    await pool.flush();
+    const store = createMemoryStore();
+    const index = new CompactIndex();
+    await store.put({ kind: 'data', name: packs[0]!.packId }, packs[0]!.bytes);
+    index.addPack(packs[0]!.packId, packs[0]!.salt, packs[0]!.entries);
+    expect(Buffer.compare(await new BlobReader(store, index, DATA_KEY, HASHER).load(BlobType.data, HASHER.id(want)), want)).toBe(0);
+  });
+
+  it('spreads a steady stream of batches over its workers and hands back nothing on an empty flush', async () => {
+    const { pool, packs } = newPool(INIT, 2);
+    await pool.flush();
+    expect(packs).toEqual([]);
+    const blobs = Array.from({ length: 64 }, (_, i) => Buffer.from(xorshiftBytes(300_000, 7000 + i)));
+    await Promise.all(blobs.map((b) => pool.add(BlobType.data, HASHER.raw(b), b)));
+    await pool.flush();
+    // two workers each finish a pack of their own on flush, besides the full ones
+    const salts = new Set(packs.map((p) => Buffer.from(p.salt).toString('hex')));
+    expect(salts.size).toBe(packs.length);
+    expect(packs.reduce((n, p) => n + p.entries.length, 0)).toBe(64);
+  });
+
+  it('fails every blob in flight and every later call when a worker cannot start', async () => {
+    const { pool } = newPool({ ...INIT, dataKey: undefined as unknown as Uint8Array });
+    const b = lowEntropyText(1000);
+    await expect(pool.add(BlobType.data, HASHER.raw(b), b)).rejects.toThrow(/seal worker/);
+    await expect(pool.add(BlobType.data, HASHER.raw(b), b)).rejects.toThrow(/seal worker/);
+    await expect(pool.flush()).rejects.toThrow(/seal worker/);
+  });
+
+  it('rejects blobs in flight when closed, and says whether blobs were left unflushed', async () => {
+    const { pool } = newPool();
+    expect(pool.unflushed).toBe(false);
+    const b = lowEntropyText(1000);
+    const p = pool.add(BlobType.data, HASHER.raw(b), b);
+    expect(pool.unflushed).toBe(true);
+    await pool.close();
+    await expect(p).rejects.toThrow('seal pool closed');
+    await expect(pool.add(BlobType.data, HASHER.raw(b), b)).rejects.toThrow();
+  });
+});
