@@ -17,13 +17,21 @@ export function seal(key: Uint8Array, plaintext: Uint8Array, random: RandomBytes
 
 /** seal() of the concatenation of `parts`, without first copying them together. */
 export function sealParts(key: Uint8Array, parts: readonly Uint8Array[], random: RandomBytes, aad?: Uint8Array): Buffer {
+  return Buffer.concat(sealPieces(key, parts, random, aad));
+}
+
+/** sealParts() as the pieces whose concatenation is the sealed message (nonce, ciphertext
+ *  pieces, tag), for a caller that copies them into a larger buffer anyway (a pack). */
+export function sealPieces(key: Uint8Array, parts: readonly Uint8Array[], random: RandomBytes, aad?: Uint8Array): Uint8Array[] {
   const nonce = random(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
   if (aad) cipher.setAAD(aad);
-  const chunks: Buffer[] = [Buffer.from(nonce)];
-  for (const p of parts) chunks.push(cipher.update(p));
-  chunks.push(cipher.final(), cipher.getAuthTag());
-  return Buffer.concat(chunks);
+  const pieces: Uint8Array[] = [nonce];
+  for (const p of parts) pieces.push(cipher.update(p));
+  const fin = cipher.final();
+  if (fin.length > 0) pieces.push(fin);
+  pieces.push(cipher.getAuthTag());
+  return pieces;
 }
 
 /** Opens a sealed message; rejects with IntegrityError when it was altered, truncated, sealed

@@ -68,6 +68,12 @@ export class FileSaver {
   readonly #params: ChunkerParams;
   readonly #budget: ByteBudget;
   readonly #zeros: Buffer;
+  /** Read buffers of large files, kept for the next ones: chunks are copied out of them before
+   *  they are reused, and a fresh 12 MiB buffer per file cost page faults and heap growth. */
+  readonly #spare: Buffer[] = [];
+  /** One buffer for every small file when the writer copies what it is given (see copiesData):
+   *  the file is read, hashed and handed over without an await in between. */
+  #smallBuf: Buffer | undefined;
   readonly #inflight = new Set<Promise<void>>();
   #failure: { err: unknown } | undefined;
 
@@ -92,7 +98,7 @@ export class FileSaver {
       await this.#budget.acquire(reserved);
       let small: Buffer | undefined;
       try {
-        small = this.#readSmall(path, sizeHint);
+        small = this.#readSmall(path, sizeHint, this.#writer.copiesData);
       } catch (err) {
         this.#budget.release(reserved);
         throw err;
@@ -114,10 +120,14 @@ export class FileSaver {
 
   /** Reads a small file whole with synchronous calls (see SMALL_FILE_BYTES), or returns
    *  undefined when it has grown past the size where it is one chunk. */
-  #readSmall(path: BytePath, sizeHint: number): Buffer | undefined {
+  #readSmall(path: BytePath, sizeHint: number, shared: boolean): Buffer | undefined {
     const fd = openSync(toFsPath(path), constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
-      const buf = Buffer.allocUnsafe(sizeHint + 1);
+      let buf: Buffer;
+      if (shared) {
+        if (!this.#smallBuf || this.#smallBuf.length < sizeHint + 1) this.#smallBuf = Buffer.allocUnsafeSlow(Math.max(sizeHint + 1, SMALL_FILE_BYTES + 1));
+        buf = this.#smallBuf.subarray(0, sizeHint + 1);
+      } else buf = Buffer.allocUnsafe(sizeHint + 1);
       let n = 0;
       for (;;) {
         const got = readSync(fd, buf, n, buf.length - n, null);
@@ -131,10 +141,22 @@ export class FileSaver {
   }
 
   async #read(fh: FileHandle, sizeHint: number, opts: Op): Promise<SavedContent> {
-    const max = this.#params.maxSizeBytes;
     const chunker = new FastCdcChunker(this.#gear, this.#params);
+    const full = this.#params.maxSizeBytes + READ_BYTES;
+    let buf = sizeHint < this.#params.minSizeBytes ? Buffer.allocUnsafe(sizeHint + 1) : (this.#spare.pop() ?? Buffer.allocUnsafeSlow(full));
+    try {
+      return await this.#chunkAll(fh, buf, chunker, opts, (bigger) => (buf = bigger));
+    } finally {
+      if (buf.length === full && this.#spare.length < 2) this.#spare.push(buf);
+    }
+  }
+
+  /** Reads `fh` to its end into `first` (or a bigger buffer, reported through `grown`), cutting
+   *  and emitting chunks as they complete. */
+  async #chunkAll(fh: FileHandle, first: Buffer, chunker: FastCdcChunker, opts: Op, grown: (buf: Buffer) => void): Promise<SavedContent> {
+    const max = this.#params.maxSizeBytes;
     const content: ContentRef[] = [];
-    let buf = Buffer.allocUnsafe(sizeHint < this.#params.minSizeBytes ? sizeHint + 1 : max + READ_BYTES);
+    let buf = first;
     let start = 0;
     let fill = 0;
     let scan = 0;
@@ -148,9 +170,11 @@ export class FileSaver {
           scan -= start;
           start = 0;
         } else {
-          const bigger = Buffer.allocUnsafe(Math.min(Math.max(buf.length * 2, 64 * 1024), max + READ_BYTES));
+          const size = Math.min(Math.max(buf.length * 2, 64 * 1024), max + READ_BYTES);
+          const bigger = size === max + READ_BYTES ? (this.#spare.pop() ?? Buffer.allocUnsafeSlow(size)) : Buffer.allocUnsafe(size);
           buf.copy(bigger, 0, 0, fill);
           buf = bigger;
+          grown(buf);
         }
       }
       const { bytesRead } = await fh.read(buf, fill, Math.min(buf.length - fill, READ_BYTES), null);

@@ -131,12 +131,16 @@ export class BlobWriter {
       this.#pending.delete(key);
       throw err;
     }
+    let n: number;
     try {
-      this.stats.bytesAdded += await sealed;
+      // (not `bytesAdded += await sealed`: that reads bytesAdded before the await, and
+      // concurrent saves would overwrite each other's sums)
+      n = await sealed;
     } catch (err) {
       this.#pending.delete(key);
       throw isAbortError(err) ? err : wrapError(`compress blob ${key.slice(0, 12)}`, err);
     }
+    this.stats.bytesAdded += n;
     this.stats.blobsAdded++;
     while (this.#packsQueued > (this.#opts.uploadConcurrency ?? 2)) await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
     return true;

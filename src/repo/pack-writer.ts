@@ -2,7 +2,7 @@ import { type CompressionParams, encode } from '../core/codec.js';
 import { plainHash } from '../core/hash.js';
 import type { PackId, RandomBytes } from '../core/ids.js';
 import { BlobType, type BlobTypeId, PACK_PREAMBLE_BYTES, PACK_SALT_BYTES, type PackEntry, blobAad, packFooter, packKey, packPreamble } from '../core/pack-format.js';
-import { sealParts } from '../core/seal.js';
+import { sealPieces } from '../core/seal.js';
 import type { IndexedPack } from '../core/index-format.js';
 
 /** A pack that is complete and ready to upload: its bytes are final and re-sendable. */
@@ -13,7 +13,9 @@ export interface FinishedPack extends IndexedPack {
 interface PendingBlob {
   readonly type: BlobTypeId;
   readonly id: Uint8Array;
-  readonly sealed: Buffer;
+  /** The sealed blob as pieces (nonce, ciphertext, tag): copied once, into the pack. */
+  readonly sealed: Uint8Array[];
+  readonly length: number;
   readonly rawLength: number;
 }
 
@@ -56,10 +58,12 @@ export class PackBuilder {
 
   /** Seals an already encoded blob into the pack; returns its sealed length. */
   addEncoded(type: BlobTypeId, id: Uint8Array, codec: number, body: Uint8Array, rawLength: number): number {
-    const sealed = sealParts(this.#key, [Uint8Array.of(codec), body], this.#random, blobAad(type, id));
-    this.#blobs.push({ type, id: Uint8Array.from(id), sealed, rawLength });
-    this.#bytes += sealed.length;
-    return sealed.length;
+    const sealed = sealPieces(this.#key, [Uint8Array.of(codec), body], this.#random, blobAad(type, id));
+    let length = 0;
+    for (const p of sealed) length += p.length;
+    this.#blobs.push({ type, id: Uint8Array.from(id), sealed, length, rawLength });
+    this.#bytes += length;
+    return length;
   }
 
   /** Finishes the pack (blobs in random order, then the sealed header) and starts a new one.
@@ -68,13 +72,13 @@ export class PackBuilder {
     if (this.#blobs.length === 0) return undefined;
     const blobs = this.#blobs;
     shuffle(blobs, this.#random);
-    const parts: Buffer[] = [packPreamble(this.#salt)];
+    const parts: Uint8Array[] = [packPreamble(this.#salt)];
     const entries: PackEntry[] = [];
     let offset = PACK_PREAMBLE_BYTES;
     for (const b of blobs) {
-      parts.push(b.sealed);
-      entries.push({ type: b.type, id: b.id, offset, length: b.sealed.length, rawLength: b.rawLength });
-      offset += b.sealed.length;
+      parts.push(...b.sealed);
+      entries.push({ type: b.type, id: b.id, offset, length: b.length, rawLength: b.rawLength });
+      offset += b.length;
     }
     parts.push(packFooter(this.#key, entries, this.#random));
     const bytes = Buffer.concat(parts);

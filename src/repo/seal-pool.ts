@@ -31,10 +31,12 @@ const BATCH_BYTES = 1024 * 1024;
 /** Blobs in one batch at most. */
 const BATCH_BLOBS = 512;
 
-/** Seal workers for a machine: one per core. The main thread walks, reads and hashes; the
- *  workers compress and seal, which is most of a first backup's cpu (native-bench/RESULTS.md). */
+/** Seal workers for a machine: one per core besides the main thread's, which walks, reads and
+ *  hashes; the workers compress and seal, most of a first backup's cpu. On 2 cores one worker
+ *  beat two (18.3 s vs 19.3-22.8 s on 2.9 GB: three busy threads on two cores only add
+ *  switching; native-bench/RESULTS.md). */
 export function defaultSealWorkers(): number {
-  return Math.max(1, Math.min(4, availableParallelism()));
+  return Math.max(1, Math.min(7, availableParallelism() - 1));
 }
 
 interface Waiter {

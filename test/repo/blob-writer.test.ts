@@ -87,6 +87,14 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
     expect(await namesOf(store, 'data')).toHaveLength(1);
   });
 
+  it('counts every blob of concurrent saves in its stats', async () => {
+    const w = new BlobWriter(createMemoryStore(), new CompactIndex(), OPTS);
+    const datas = blobs(20, 50_000, 9);
+    const added = await Promise.all(datas.map((d) => w.save(BlobType.data, HASHER.raw(d), d)));
+    expect(added.every(Boolean)).toBe(true);
+    expect(w.stats).toMatchObject({ blobsAdded: 20, bytesAdded: 20 * (1 + 50_000 + 28) });
+  });
+
   it('deduplicates concurrent saves of the same blob', async () => {
     const w = new BlobWriter(createMemoryStore(), new CompactIndex(), OPTS);
     const d = lowEntropyText(10_000);
