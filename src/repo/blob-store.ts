@@ -50,6 +50,7 @@ export interface PutOptions extends Op {
  *   `retryable`; a PermanentError is never worth retrying.
  * - An aborted signal rejects with an AbortError and leaves nothing half-written.
  * - All methods are safe to call concurrently.
+ * - put() does not keep `body` once its promise has resolved: the caller may then reuse it.
  */
 export interface BlobStore {
   /** A short description for messages, e.g. `local:/srv/backup` or `azblob://acct/container`. */

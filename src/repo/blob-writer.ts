@@ -104,17 +104,23 @@ export class BlobWriter {
     this.#pending.add(key);
     if (this.#pool && type === BlobType.data) return this.#saveInWorker(key, id, data, opts);
     const builder = this.#builders[type];
+    // a pack this blob would take past its size limit goes first (started, not awaited, until
+    // the blob is in the next pack: nothing else may add between the two)
+    let before: Promise<void> | undefined;
     try {
       const encoded = await this.#encoders.with(() => encodeBlob(type, data, this.#opts.compression));
       opts.signal?.throwIfAborted();
+      if (!builder.fits(encoded.bytes.length)) before = this.#upload(builder.finish(), opts);
       this.stats.bytesAdded += builder.addEncoded(type, id, encoded.codec, encoded.bytes, data.length);
     } catch (err) {
       // not in a pack: it must not count as known, or a snapshot could name a blob never stored
       this.#pending.delete(key);
+      await before;
       // a CairnError, so the walker fails the backup at once instead of blaming the file
       throw isAbortError(err) ? err : wrapError(`compress blob ${key.slice(0, 12)}`, err);
     }
     this.stats.blobsAdded++;
+    await before;
     if (builder.full) await this.#upload(builder.finish(), opts);
     return true;
   }
@@ -175,6 +181,7 @@ export class BlobWriter {
     const job = this.#store
       .put({ kind: 'data', name: pack.packId }, pack.bytes, opts)
       .then(() => {
+        pack.release?.();
         // the blobs stay pending (known to this writer) until an index file lists their pack
         this.#unindexed.push({ packId: pack.packId, salt: pack.salt, entries: pack.entries });
         this.stats.packsWritten++;

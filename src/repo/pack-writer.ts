@@ -1,59 +1,78 @@
 import { type CompressionParams, encode } from '../core/codec.js';
 import { plainHash } from '../core/hash.js';
 import type { PackId, RandomBytes } from '../core/ids.js';
-import { BlobType, type BlobTypeId, PACK_PREAMBLE_BYTES, PACK_SALT_BYTES, type PackEntry, blobAad, packFooter, packKey, packPreamble } from '../core/pack-format.js';
-import { sealPieces } from '../core/seal.js';
+import { BlobType, type BlobTypeId, ENTRY_BYTES, PACK_PREAMBLE_BYTES, PACK_SALT_BYTES, PACK_TRAILER_BYTES, type PackEntry, blobAad, packFooter, packKey, packPreamble } from '../core/pack-format.js';
+import { SEAL_OVERHEAD, sealPieces } from '../core/seal.js';
 import type { IndexedPack } from '../core/index-format.js';
 
 /** A pack that is complete and ready to upload: its bytes are final and re-sendable. */
 export interface FinishedPack extends IndexedPack {
   readonly bytes: Buffer;
+  /** Called once the pack is stored, when its buffer may be reused (a seal worker's packs). */
+  readonly release?: () => void;
 }
 
-interface PendingBlob {
-  readonly type: BlobTypeId;
-  readonly id: Uint8Array;
-  /** The sealed blob as pieces (nonce, ciphertext, tag): copied once, into the pack. */
-  readonly sealed: Uint8Array[];
-  readonly length: number;
-  readonly rawLength: number;
-}
+/** Gives a buffer of at least `n` bytes that owns its ArrayBuffer from offset 0 (a pack is
+ *  written into it; it may be longer, and may be a spare one given back earlier). */
+export type PackAlloc = (n: number) => Buffer;
+
+/** A pack's bytes beyond its target: room for the blob that crosses the target (a pack that
+ *  would outgrow target + slack is closed before that blob instead) and for the header. */
+export const PACK_SLACK_BYTES = 1024 * 1024;
+/** A new pack's first buffer, when the allocator is not one that hands out whole spares:
+ *  doubled as the pack grows, so a run's few tree blobs do not cost a 17 MiB buffer. */
+const FIRST_BUFFER_BYTES = 256 * 1024;
+
+const footerBytes = (count: number): number => SEAL_OVERHEAD + 4 + count * ENTRY_BYTES + PACK_TRAILER_BYTES;
 
 /**
- * Builds one pack at a time in memory: compresses and seals blobs under the pack's subkey, and
- * when the pack reaches its target size hands back the finished bytes. Blobs are written in a
- * random order, so a pack's layout does not reveal file boundaries or chunk order.
+ * Builds one pack at a time: seals blobs under the pack's subkey straight into the pack's
+ * buffer, in the order they come, and when the pack reaches its target size hands back the
+ * finished bytes. A pack stays within target + PACK_SLACK_BYTES unless one blob alone is
+ * larger: `fits()` tells the caller when to finish the pack before adding the next blob.
  */
 export class PackBuilder {
   readonly #dataKey: Uint8Array;
   readonly #random: RandomBytes;
   readonly #targetBytes: number;
+  readonly #alloc: PackAlloc;
   #salt: Uint8Array;
   #key: Buffer;
-  #blobs: PendingBlob[] = [];
-  #bytes = 0;
+  #buf: Buffer | undefined;
+  /** Where the next blob goes (the preamble comes first). */
+  #at = PACK_PREAMBLE_BYTES;
+  #entries: PackEntry[] = [];
 
-  constructor(dataKey: Uint8Array, random: RandomBytes, targetBytes: number) {
+  constructor(dataKey: Uint8Array, random: RandomBytes, targetBytes: number, alloc: PackAlloc = (n) => Buffer.allocUnsafeSlow(n)) {
     this.#dataKey = dataKey;
     this.#random = random;
     this.#targetBytes = targetBytes;
+    this.#alloc = alloc;
     this.#salt = random(PACK_SALT_BYTES);
     this.#key = packKey(dataKey, this.#salt);
   }
 
-  /** Sealed bytes buffered so far. */
+  /** Sealed blob bytes in the pack so far. */
   get bufferedBytes(): number {
-    return this.#bytes;
+    return this.#at - PACK_PREAMBLE_BYTES;
   }
 
-  /** Blobs buffered so far. */
+  /** Blobs in the pack so far. */
   get count(): number {
-    return this.#blobs.length;
+    return this.#entries.length;
   }
 
   /** True once the pack has reached its target size. */
   get full(): boolean {
-    return this.#bytes >= this.#targetBytes;
+    return this.bufferedBytes >= this.#targetBytes;
+  }
+
+  /** False when a blob of `encodedLength` bytes (codec byte excluded) would take a pack that
+   *  has blobs past target + PACK_SLACK_BYTES: finish the pack first. */
+  fits(encodedLength: number): boolean {
+    if (this.#entries.length === 0) return true;
+    const end = this.#at + SEAL_OVERHEAD + 1 + encodedLength + footerBytes(this.#entries.length + 1);
+    return end <= this.#targetBytes + PACK_SLACK_BYTES;
   }
 
   /** Seals an already encoded blob into the pack; returns its sealed length. */
@@ -61,45 +80,46 @@ export class PackBuilder {
     const sealed = sealPieces(this.#key, [Uint8Array.of(codec), body], this.#random, blobAad(type, id));
     let length = 0;
     for (const p of sealed) length += p.length;
-    this.#blobs.push({ type, id: Uint8Array.from(id), sealed, length, rawLength });
-    this.#bytes += length;
+    const buf = this.#room(length);
+    const offset = this.#at;
+    for (const p of sealed) {
+      buf.set(p, this.#at);
+      this.#at += p.length;
+    }
+    this.#entries.push({ type, id: Uint8Array.from(id), offset, length, rawLength });
     return length;
   }
 
-  /** Finishes the pack (blobs in random order, then the sealed header) and starts a new one.
-   *  Returns undefined when the pack is empty. */
+  /** Finishes the pack (its blobs, then the sealed header) and starts a new one. Returns
+   *  undefined when the pack is empty. */
   finish(): FinishedPack | undefined {
-    if (this.#blobs.length === 0) return undefined;
-    const blobs = this.#blobs;
-    shuffle(blobs, this.#random);
-    const parts: Uint8Array[] = [packPreamble(this.#salt)];
-    const entries: PackEntry[] = [];
-    let offset = PACK_PREAMBLE_BYTES;
-    for (const b of blobs) {
-      parts.push(...b.sealed);
-      entries.push({ type: b.type, id: b.id, offset, length: b.length, rawLength: b.rawLength });
-      offset += b.length;
-    }
-    parts.push(packFooter(this.#key, entries, this.#random));
-    const bytes = Buffer.concat(parts);
+    if (this.#entries.length === 0) return undefined;
+    const entries = this.#entries;
+    const footer = packFooter(this.#key, entries, this.#random);
+    const buf = this.#room(footer.length);
+    buf.set(footer, this.#at);
+    const bytes = buf.subarray(0, this.#at + footer.length);
     const done: FinishedPack = { packId: plainHash(bytes) as PackId, salt: this.#salt, entries, bytes };
     this.#salt = this.#random(PACK_SALT_BYTES);
     this.#key = packKey(this.#dataKey, this.#salt);
-    this.#blobs = [];
-    this.#bytes = 0;
+    this.#buf = undefined;
+    this.#at = PACK_PREAMBLE_BYTES;
+    this.#entries = [];
     return done;
   }
-}
 
-/** Fisher–Yates with 32-bit draws from a secure source (modulo bias < 2^-20 for < 4096 blobs). */
-function shuffle<T>(items: T[], random: RandomBytes): void {
-  if (items.length < 2) return;
-  const r = Buffer.from(random(4 * items.length));
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = r.readUInt32LE(4 * i) % (i + 1);
-    const t = items[i]!;
-    items[i] = items[j]!;
-    items[j] = t;
+  /** The pack's buffer with room for `n` more bytes: the first one (with the preamble written),
+   *  or a larger one holding what is written so far. */
+  #room(n: number): Buffer {
+    const need = this.#at + n;
+    const cur = this.#buf;
+    if (cur && need <= cur.length) return cur;
+    const cap = Math.min(this.#targetBytes + PACK_SLACK_BYTES, Math.max(FIRST_BUFFER_BYTES, 2 * (cur?.length ?? 0)));
+    const next = this.#alloc(Math.max(need, cap));
+    if (cur) cur.copy(next, 0, 0, this.#at);
+    else packPreamble(this.#salt).copy(next, 0);
+    this.#buf = next;
+    return next;
   }
 }
 

@@ -15,13 +15,18 @@ export interface SealWorkerInit {
 
 /** Main thread to seal worker. A batch is blobs laid end to end in `buf`, their ids in `ids`
  *  (32 bytes each) and their lengths in `lengths`; both buffers are transferred, not copied. */
-export type ToSealWorker = { t: 'batch'; seq: number; ids: ArrayBuffer; lengths: Uint32Array; buf: ArrayBuffer } | { t: 'flush'; seq: number };
+export type ToSealWorker =
+  | { t: 'batch'; seq: number; ids: ArrayBuffer; lengths: Uint32Array; buf: ArrayBuffer }
+  | { t: 'flush'; seq: number }
+  /** A pack's buffer, given back once the pack is stored. */
+  | { t: 'spare'; buf: ArrayBuffer };
 
 /** Seal worker to main thread. A pack's entries travel as `ids` (32 bytes each) and `meta`
- *  (type, offset, length, raw length per entry), its bytes as a transferred buffer. */
+ *  (type, offset, length, raw length per entry), its bytes as the first `length` bytes of a
+ *  transferred buffer. */
 export type FromSealWorker =
-  | { t: 'pack'; packId: string; salt: Uint8Array; ids: Uint8Array; meta: Uint32Array; bytes: ArrayBuffer }
-  | { t: 'sealed'; seq: number; sealed: Uint32Array }
+  | { t: 'pack'; packId: string; salt: Uint8Array; ids: Uint8Array; meta: Uint32Array; bytes: ArrayBuffer; length: number }
+  | { t: 'sealed'; seq: number; sealed: Uint32Array; buf: ArrayBuffer }
   | { t: 'failed'; seq: number; message: string }
   | { t: 'flushed'; seq: number };
 
@@ -30,6 +35,12 @@ export type FromSealWorker =
 const BATCH_BYTES = 1024 * 1024;
 /** Blobs in one batch at most. */
 const BATCH_BLOBS = 512;
+/** A seal worker's young generation, in MiB (see #spawn). */
+const WORKER_YOUNG_GENERATION_MB = 4;
+/** Batch buffers (of BATCH_BYTES) kept for reuse: a batch buffer comes back with the worker's
+ *  answer, and a fresh one per batch (2.4 GB of them on a 2.9 GB first backup) was garbage
+ *  that grew the heap until the next GC. A few cover the batches in flight. */
+const SPARE_BUFFERS = 4;
 
 /** Seal workers for a machine: one per core besides the main thread's, which walks, reads and
  *  hashes; the workers compress and seal, most of a first backup's cpu. On 2 cores one worker
@@ -47,7 +58,6 @@ interface Waiter {
 interface Batch {
   buf: Buffer;
   used: number;
-  ids: Buffer;
   lengths: number[];
   waiters: Waiter[];
 }
@@ -73,6 +83,10 @@ export class SealPool {
   readonly #onPack: (pack: FinishedPack) => void;
   readonly #slots: Slot[] = [];
   #open: Batch | undefined;
+  /** The open batch's ids (one batch is open at a time; each send copies out what it holds). */
+  readonly #ids = Buffer.allocUnsafeSlow(BATCH_BLOBS * ID_BYTES);
+  /** Batch buffers to reuse (see SPARE_BUFFERS). */
+  readonly #spare: ArrayBuffer[] = [];
   #sendScheduled = false;
   #seq = 0;
   #failure: { err: unknown } | undefined;
@@ -100,11 +114,11 @@ export class SealPool {
       batch = undefined;
     }
     if (!batch) {
-      batch = { buf: Buffer.allocUnsafeSlow(Math.max(BATCH_BYTES, data.length)), used: 0, ids: Buffer.allocUnsafeSlow(BATCH_BLOBS * ID_BYTES), lengths: [], waiters: [] };
+      batch = { buf: this.#takeBuffer(data.length), used: 0, lengths: [], waiters: [] };
       this.#open = batch;
     }
     batch.buf.set(data, batch.used);
-    batch.ids.set(id, batch.lengths.length * ID_BYTES);
+    this.#ids.set(id, batch.lengths.length * ID_BYTES);
     batch.used += data.length;
     batch.lengths.push(data.length);
     const done = new Promise<number>((resolve, reject) => batch.waiters.push({ resolve, reject }));
@@ -169,13 +183,31 @@ export class SealPool {
     const seq = ++this.#seq;
     slot.outstanding += batch.used;
     slot.batches.set(seq, { bytes: batch.used, waiters: batch.waiters });
-    // transfer the whole buffer when the batch fills most of it; else copy out what it holds
-    // (allocUnsafeSlow gives each batch buffer an ArrayBuffer of its own, never a shared one)
+    // transfer the whole buffer when the batch fills most of it (it comes back with the answer);
+    // else copy out what it holds and keep the buffer (allocUnsafeSlow gives each batch buffer
+    // an ArrayBuffer of its own, never a shared one)
     const whole = batch.buf.buffer as ArrayBuffer;
-    const buf = batch.used > batch.buf.length / 2 ? whole : whole.slice(0, batch.used);
-    const ids = (batch.ids.buffer as ArrayBuffer).slice(0, batch.lengths.length * ID_BYTES);
+    let buf = whole;
+    if (batch.used <= batch.buf.length / 2) {
+      buf = whole.slice(0, batch.used);
+      this.#giveBack(whole);
+    }
+    const ids = (this.#ids.buffer as ArrayBuffer).slice(0, batch.lengths.length * ID_BYTES);
     const msg: ToSealWorker = { t: 'batch', seq, ids, lengths: Uint32Array.from(batch.lengths), buf };
     slot.worker.postMessage(msg, [buf, ids]);
+  }
+
+  /** A batch buffer for at least `n` bytes: a spare one, or a new one (of BATCH_BYTES, or of
+   *  `n` for a chunk larger than that: those are few, up to 8 MiB, and not kept). */
+  #takeBuffer(n: number): Buffer {
+    if (n > BATCH_BYTES) return Buffer.allocUnsafeSlow(n);
+    const spare = this.#spare.pop();
+    return spare ? Buffer.from(spare) : Buffer.allocUnsafeSlow(BATCH_BYTES);
+  }
+
+  /** Keeps a batch buffer for reuse, up to SPARE_BUFFERS of them. */
+  #giveBack(buf: ArrayBuffer): void {
+    if (buf.byteLength === BATCH_BYTES && this.#spare.length < SPARE_BUFFERS) this.#spare.push(buf);
   }
 
   /** The worker with the fewest bytes outstanding, started on first need. */
@@ -187,7 +219,9 @@ export class SealPool {
   }
 
   #spawn(): Slot {
-    const worker = new Worker(sealWorkerUrl(), { workerData: this.#init, name: 'cairn-seal' });
+    // a small young generation: a worker's garbage is a few views and entries per blob, and the
+    // default (16 MiB semi-spaces) only held pages (measured: 25 MiB of new space at peak)
+    const worker = new Worker(sealWorkerUrl(), { workerData: this.#init, name: 'cairn-seal', resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     // a worker never keeps the process alive: an abandoned pool must not hang the CLI
     worker.unref();
     const slot: Slot = { worker, outstanding: 0, batches: new Map(), flushes: new Map() };
@@ -213,7 +247,10 @@ export class SealPool {
             rawLength: msg.meta[4 * i + 3]!,
           });
         }
-        this.#onPack({ packId: msg.packId as PackId, salt: msg.salt, entries, bytes: Buffer.from(msg.bytes) });
+        const release = (): void => {
+          if (!this.#closed) slot.worker.postMessage({ t: 'spare', buf: msg.bytes } satisfies ToSealWorker, [msg.bytes]);
+        };
+        this.#onPack({ packId: msg.packId as PackId, salt: msg.salt, entries, bytes: Buffer.from(msg.bytes, 0, msg.length), release });
         return;
       }
       case 'sealed': {
@@ -221,6 +258,7 @@ export class SealPool {
         if (!b) return;
         slot.batches.delete(msg.seq);
         slot.outstanding -= b.bytes;
+        this.#giveBack(msg.buf);
         b.waiters.forEach((w, i) => w.resolve(msg.sealed[i]!));
         return;
       }

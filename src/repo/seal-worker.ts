@@ -4,18 +4,33 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { encodeSync } from '../core/codec.js';
 import { ID_BYTES } from '../core/ids.js';
 import { BlobType } from '../core/pack-format.js';
-import { PackBuilder, type FinishedPack } from './pack-writer.js';
+import { PACK_SLACK_BYTES, PackBuilder, type FinishedPack } from './pack-writer.js';
 import { bufferedRandom } from './random.js';
 import type { FromSealWorker, SealWorkerInit, ToSealWorker } from './seal-pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('seal-worker.js runs as a worker thread');
 const init = workerData as SealWorkerInit;
-const builder = new PackBuilder(init.dataKey, bufferedRandom(), init.packTargetBytes);
 
 function post(msg: FromSealWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
 }
+
+/** Pack buffers the main thread gave back once their packs were stored: one is enough, since
+ *  a worker fills a pack far slower than a store takes one. */
+const spares: ArrayBuffer[] = [];
+const MAX_SPARES = 1;
+/** Every pack buffer has room for a whole pack (the builder closes a pack before it outgrows
+ *  this, unless one blob alone is larger), so buffers are reused as they are. */
+const PACK_CAPACITY = init.packTargetBytes + PACK_SLACK_BYTES;
+
+function packBuffer(n: number): Buffer {
+  const i = spares.findIndex((b) => b.byteLength >= n);
+  if (i >= 0) return Buffer.from(spares.splice(i, 1)[0]!);
+  return Buffer.allocUnsafeSlow(Math.max(n, PACK_CAPACITY));
+}
+
+const builder = new PackBuilder(init.dataKey, bufferedRandom(), init.packTargetBytes, packBuffer);
 
 function postPack(pack: FinishedPack | undefined): void {
   if (!pack) return;
@@ -26,15 +41,18 @@ function postPack(pack: FinishedPack | undefined): void {
     ids.set(e.id, i * ID_BYTES);
     meta.set([e.type, e.offset, e.length, e.rawLength], i * 4);
   });
-  // Buffer.concat gives a pack its own ArrayBuffer (it is far above the pool size): send it
-  // without a copy; copy only if that ever stops being so
-  const whole = pack.bytes.byteOffset === 0 && pack.bytes.byteLength === pack.bytes.buffer.byteLength;
-  const buffer = pack.bytes.buffer as ArrayBuffer;
-  const bytes = whole ? buffer : buffer.slice(pack.bytes.byteOffset, pack.bytes.byteOffset + pack.bytes.byteLength);
-  post({ t: 'pack', packId: pack.packId, salt: pack.salt, ids, meta, bytes }, [bytes, ids.buffer, meta.buffer]);
+  // the pack is the start of a buffer of its own (packBuffer): send the whole buffer, which
+  // comes back once the pack is stored (a copy only if that ever stops being so)
+  const whole = pack.bytes.byteOffset === 0;
+  const bytes = whole ? (pack.bytes.buffer as ArrayBuffer) : Uint8Array.from(pack.bytes).buffer;
+  post({ t: 'pack', packId: pack.packId, salt: pack.salt, ids, meta, bytes, length: pack.bytes.length }, [bytes, ids.buffer, meta.buffer]);
 }
 
 port.on('message', (msg: ToSealWorker) => {
+  if (msg.t === 'spare') {
+    if (spares.length < MAX_SPARES) spares.push(msg.buf);
+    return;
+  }
   if (msg.t === 'flush') {
     postPack(builder.finish());
     post({ t: 'flushed', seq: msg.seq });
@@ -50,10 +68,12 @@ port.on('message', (msg: ToSealWorker) => {
       off += n;
       // the compressed bytes may sit in this thread's scratch buffer: addEncoded seals them at once
       const enc = encodeSync(data, init.compression, true);
+      if (!builder.fits(enc.bytes.length)) postPack(builder.finish());
       sealed[i] = builder.addEncoded(BlobType.data, ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES), enc.codec, enc.bytes, n);
       if (builder.full) postPack(builder.finish());
     }
-    post({ t: 'sealed', seq: msg.seq, sealed });
+    // the batch buffer goes back for the next batch
+    post({ t: 'sealed', seq: msg.seq, sealed, buf: msg.buf }, [msg.buf]);
   } catch (err) {
     post({ t: 'failed', seq: msg.seq, message: `compress and seal a batch of ${msg.lengths.length} blobs: ${(err as Error).message}` });
   }

@@ -65,6 +65,14 @@ export function runBlobStoreContract(
       expect(Number.isFinite(info.modifiedMs)).toBe(true);
     });
 
+    it('keeps nothing of the body once put resolves: the caller may overwrite it', async () => {
+      const body = testBytes(64 * 1024, 11);
+      const want = Uint8Array.from(body);
+      await store.put(data('ef03'), body);
+      body.fill(0x5a);
+      expectBytes(await store.get(data('ef03')), want);
+    });
+
     it.each([
       ['start', 0, 10],
       ['middle', 1000, 333],

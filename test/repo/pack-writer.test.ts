@@ -8,7 +8,7 @@ import { IntegrityError } from '../../src/core/errors.js';
 import { IdHasher, plainHash } from '../../src/core/hash.js';
 import { BlobType, type BlobTypeId, PACK_PREAMBLE_BYTES, PACK_TRAILER_BYTES, blobAad, headerRange, packKey, packSalt, readPackHeader } from '../../src/core/pack-format.js';
 import { open } from '../../src/core/seal.js';
-import { type FinishedPack, PackBuilder, encodeBlob } from '../../src/repo/pack-writer.js';
+import { type FinishedPack, PACK_SLACK_BYTES, PackBuilder, encodeBlob } from '../../src/repo/pack-writer.js';
 import { hexDump, lowEntropyText, seededRandom, xorshiftBytes } from '../core/fixtures.js';
 
 const DATA_KEY = new Uint8Array(32).fill(0x44);
@@ -135,17 +135,57 @@ describe('PackBuilder', () => {
     );
   });
 
-  it('writes blobs in an order shuffled by the random source, not in insertion order', async () => {
+  it('writes blobs in the order they are added, each right after the one before', async () => {
     const blobs = blobsOf(Array.from({ length: 20 }, (_, i) => xorshiftBytes(100 + i, i + 1)));
-    const inserted = blobs.map((b) => b.id.toString('hex'));
-    const order = async (seed: number): Promise<string[]> => (await build(blobs, seededRandom(seed))).entries.map((e) => Buffer.from(e.id).toString('hex'));
-    const a = await order(1);
-    const b = await order(2);
-    expect([...a].sort()).toEqual([...inserted].sort());
-    expect(a).not.toEqual(inserted);
-    expect(b).not.toEqual(inserted);
-    expect(a).not.toEqual(b);
-    expect(await order(1)).toEqual(a);
+    const pack = await build(blobs);
+    expect(pack.entries.map((e) => Buffer.from(e.id).toString('hex'))).toEqual(blobs.map((b) => b.id.toString('hex')));
+    let at = PACK_PREAMBLE_BYTES;
+    for (const e of pack.entries) {
+      expect(e.offset).toBe(at);
+      at += e.length;
+    }
+  });
+
+  it('grows its buffer as blobs come, keeping what is written', async () => {
+    const asked: number[] = [];
+    const b = new PackBuilder(DATA_KEY, random, 64 << 20, (n) => (asked.push(n), Buffer.allocUnsafeSlow(n)));
+    const blobs = blobsOf(Array.from({ length: 40 }, (_, i) => xorshiftBytes(50_000 + i, i + 100)));
+    for (const blob of blobs) b.addEncoded(blob.type, blob.id, Codec.none, blob.data, blob.data.length);
+    const pack = b.finish()!;
+    // 40 × ~50 KB: a first buffer of 256 KiB, then doublings
+    expect(asked[0]).toBe(256 * 1024);
+    expect(asked.length).toBeGreaterThan(2);
+    for (let i = 1; i < asked.length; i++) expect(asked[i]).toBe(2 * asked[i - 1]!);
+    const parsed = await parsePack(pack.bytes);
+    expect(parsed.map((p) => p.id)).toEqual(blobs.map((x) => x.id.toString('hex')));
+    parsed.forEach((p, i) => expect(Buffer.from(p.data).equals(Buffer.from(blobs[i]!.data))).toBe(true));
+  });
+
+  it('writes into the buffer its allocator gives, from offset 0', () => {
+    const spare = Buffer.allocUnsafeSlow((1 << 20) + PACK_SLACK_BYTES);
+    const b = new PackBuilder(DATA_KEY, random, 1 << 20, () => spare);
+    const body = xorshiftBytes(5000, 3);
+    b.addEncoded(BlobType.data, HASHER.raw(body), Codec.none, body, body.length);
+    const pack = b.finish()!;
+    expect(pack.bytes.buffer).toBe(spare.buffer);
+    expect(pack.bytes.byteOffset).toBe(0);
+    expect(pack.bytes.length).toBe(PACK_PREAMBLE_BYTES + 1 + 5000 + 28 + 28 + 4 + 45 + PACK_TRAILER_BYTES);
+  });
+
+  it('fits a blob while the pack stays within target + slack, and any blob in an empty pack', () => {
+    const target = 1 << 20;
+    const b = new PackBuilder(DATA_KEY, random, target);
+    const big = xorshiftBytes(PACK_SLACK_BYTES + target, 4);
+    expect(b.fits(big.length)).toBe(true);
+    const body = xorshiftBytes(target - 100, 5);
+    b.addEncoded(BlobType.data, HASHER.raw(body), Codec.none, body, body.length);
+    // what is left below target + slack, less the next blob's overhead and the header of 2 entries
+    const left = target + PACK_SLACK_BYTES - (PACK_PREAMBLE_BYTES + 1 + body.length + 28) - (28 + 1) - (28 + 4 + 2 * 45 + PACK_TRAILER_BYTES);
+    expect(b.fits(left)).toBe(true);
+    expect(b.fits(left + 1)).toBe(false);
+    const rest = xorshiftBytes(left, 6);
+    b.addEncoded(BlobType.data, HASHER.raw(rest), Codec.none, rest, rest.length);
+    expect(b.finish()!.bytes.length).toBe(target + PACK_SLACK_BYTES);
   });
 
   it('refuses a blob with a flipped byte, and a blob opened under another id', async () => {
