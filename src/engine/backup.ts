@@ -62,9 +62,9 @@ export interface BackupResult {
 /** Entries of one directory handled at once: enough to keep the libuv pool's 4 threads fed
  *  with lstat/open/read calls; measured in native-bench. */
 const DEFAULT_CONCURRENCY = 16;
-/** Bytes of chunks between reading and sealing: 4 max-size chunks or ~1,600 small files, enough
- *  to keep both cores compressing (native-bench/RESULTS.md). */
-const DEFAULT_BUFFER_BYTES = 32 * 1024 * 1024;
+/** Bytes of chunks between reading and sealing: 2 max-size chunks or ~800 small files, enough
+ *  to keep the seal worker busy (32 MiB was no faster and held 16 MiB more; decisions §26). */
+const DEFAULT_BUFFER_BYTES = 16 * 1024 * 1024;
 /** Parent trees loaded ahead of the walk of a directory's subdirectories. */
 const PREFETCH_TREES = 8;
 /** Files at or above the min chunk size hold a 12 MiB read buffer each: allow two at once. */
