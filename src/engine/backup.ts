@@ -125,6 +125,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     await walker.drain().catch(() => undefined);
     await writer.settle();
     throw err;
+  } finally {
+    repo.reader.dropTreeCache();
   }
   const c = walker.counters;
   const summary: BackupSummary = {

@@ -2,41 +2,24 @@ import { close, closeSync, constants, fchmod, fchmodSync, fchown, fchownSync, ft
 import { Semaphore } from '../core/bounded.js';
 import { mapBounded } from '../core/bounded.js';
 import { CairnError } from '../core/errors.js';
-import { type BlobId, fromHex } from '../core/ids.js';
+import { fromHex } from '../core/ids.js';
 import type { TreeNode } from '../core/tree.js';
 import type { Op } from '../repo/blob-store.js';
-import type { BlobLocation } from '../repo/compact-index.js';
+import { notIndexed } from '../repo/blob-reader.js';
+import type { CompactIndex } from '../repo/compact-index.js';
 import type { Repository } from '../repo/repository.js';
 import type { ProgressSink } from './progress.js';
 
-/** What a restored file needs of its tree node (the plan holds one per file: keep it small). */
-interface FileMeta {
-  readonly size: number;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  /** mtime in seconds, as utimes takes it. */
-  readonly mtime: number;
-}
+/** File flags in the plan. */
+const CREATED = 1;
+const FAILED = 2;
 
-/** One regular file being restored. */
-interface FileTask {
-  readonly dest: Buffer;
-  readonly meta: FileMeta;
-  /** Blob occurrences not yet written. */
-  pending: number;
-  /** Blob occurrences in all: a file of one blob is written in one asynchronous pass. */
-  readonly blobs: number;
-  fd: number | undefined;
-  created: boolean;
-  failed: boolean;
-}
-
-/** Where one stored blob goes: every file position that holds it. */
-interface BlobTargets {
-  readonly id: BlobId;
-  readonly loc: BlobLocation;
-  readonly targets: { task: FileTask; offset: number }[];
+/** Grows a typed array to hold at least `n` items (doubling), keeping its contents. */
+function grown<T extends Float64Array | Uint32Array | Int32Array | Uint8Array>(a: T, n: number, make: (len: number) => T): T {
+  if (n <= a.length) return a;
+  const b = make(Math.max(n, 2 * a.length));
+  b.set(a);
+  return b;
 }
 
 /** Pack reads in flight: each holds up to a pack (~16-24 MiB) in memory. */
@@ -66,14 +49,41 @@ export interface MetaOptions {
  */
 export class ContentRestorer {
   readonly #repo: Repository;
+  /** The index the plan's rows point into (the repository's, as the restore started). */
+  readonly #index: CompactIndex;
   readonly #progress: ProgressSink;
   readonly #meta: MetaOptions;
   readonly #onError: (path: string, err: unknown) => void;
   /** Bytes of the target path that prefix every destination: stripped for messages, which name
    *  the path as backed up. */
   readonly #targetBytes: number;
-  readonly #blobs = new Map<string, BlobTargets>();
-  readonly #open: FileTask[] = [];
+  // The plan is columns of numbers, not objects: a restore of 150k files held ~120 MiB of
+  // plan objects (five per file), now ~10 MiB (docs/decisions.md §27).
+  // Files, by number: the destination path (bytes in one arena), metadata and progress.
+  #paths = new Uint8Array(64 * 1024);
+  #pathStart = new Float64Array(1024);
+  #size = new Float64Array(1024);
+  #mtime = new Float64Array(1024);
+  /** mode, uid, gid per file. */
+  #ids3 = new Uint32Array(3 * 1024);
+  /** Blob occurrences not yet written. */
+  #pending = new Uint32Array(1024);
+  /** Blob occurrences in all: a file of one blob is written in one asynchronous pass. */
+  #blobCount = new Uint32Array(1024);
+  /** The open descriptor of a partly written file, or -1. */
+  #fds = new Int32Array(1024);
+  #flags = new Uint8Array(1024);
+  #fileCount = 0;
+  // Blobs to read, by number: the index row, the first place it goes, and any more places
+  // (file, offset pairs: a blob shared by several files or positions).
+  readonly #planOfRow = new Map<number, number>();
+  #rows = new Uint32Array(1024);
+  #firstFile = new Int32Array(1024);
+  #firstOffset = new Float64Array(1024);
+  readonly #moreTargets = new Map<number, number[]>();
+  #blobTotal = 0;
+  /** Files (numbers) with an open descriptor, oldest first. */
+  readonly #open: number[] = [];
   readonly #wholeSlots = new Semaphore(WHOLE_FILE_CONCURRENCY);
   readonly #whole = new Set<Promise<void>>();
   files = 0;
@@ -82,6 +92,7 @@ export class ContentRestorer {
   constructor(repo: Repository, progress: ProgressSink, meta: MetaOptions, target: Buffer, onError: (path: string, err: unknown) => void) {
     this.#targetBytes = target.length;
     this.#repo = repo;
+    this.#index = repo.index;
     this.#progress = progress;
     this.#meta = meta;
     this.#onError = onError;
@@ -91,97 +102,156 @@ export class ContentRestorer {
    *  written at once. */
   async add(dest: Buffer, node: TreeNode): Promise<void> {
     let offset = 0;
-    const planned: { b: BlobTargets; offset: number }[] = [];
+    const rows: number[] = [];
+    const offsets: number[] = [];
     try {
       for (const ref of node.content ?? []) {
         if (typeof ref === 'number') {
           offset += ref;
           continue;
         }
-        let b = this.#blobs.get(ref);
-        if (!b) {
-          b = { id: ref, loc: this.#repo.reader.locate(ref), targets: [] };
-          this.#blobs.set(ref, b);
-        }
-        planned.push({ b, offset });
-        offset += b.loc.rawLength;
+        const row = this.#index.rowOf(fromHex(ref));
+        if (row < 0) throw notIndexed(ref);
+        rows.push(row);
+        offsets.push(offset);
+        offset += this.#index.rawLengthOf(row);
       }
       if (offset !== node.size) throw new CairnError('E_INTEGRITY', `content adds up to ${offset} bytes, the snapshot says ${node.size}`);
     } catch (err) {
       this.#onError(this.#show(dest), err);
       return;
     }
-    const meta: FileMeta = { size: node.size, mode: node.mode & 0o7777, uid: node.uid, gid: node.gid, mtime: Number(BigInt(node.mtimeNs) / 1000n) / 1e6 };
-    const task: FileTask = { dest, meta, pending: planned.length, blobs: planned.length, fd: undefined, created: false, failed: false };
-    for (const p of planned) p.b.targets.push({ task, offset: p.offset });
-    if (task.blobs === 0) await this.#writeWhole(task, EMPTY, 0);
+    const f = this.#addFile(dest, node, rows.length);
+    rows.forEach((row, i) => this.#addTarget(row, f, offsets[i]!));
+    if (rows.length === 0) await this.#writeWhole(f, EMPTY, 0);
+  }
+
+  #addFile(dest: Buffer, node: TreeNode, blobs: number): number {
+    const f = this.#fileCount++;
+    const n = this.#fileCount;
+    const start = this.#pathStart[f]!;
+    this.#paths = grown(this.#paths, start + dest.length, (len) => new Uint8Array(len));
+    this.#paths.set(dest, start);
+    this.#pathStart = grown(this.#pathStart, n + 1, (len) => new Float64Array(len));
+    this.#pathStart[n] = start + dest.length;
+    this.#size = grown(this.#size, n, (len) => new Float64Array(len));
+    this.#mtime = grown(this.#mtime, n, (len) => new Float64Array(len));
+    this.#ids3 = grown(this.#ids3, 3 * n, (len) => new Uint32Array(len));
+    this.#pending = grown(this.#pending, n, (len) => new Uint32Array(len));
+    this.#blobCount = grown(this.#blobCount, n, (len) => new Uint32Array(len));
+    this.#fds = grown(this.#fds, n, (len) => new Int32Array(len));
+    this.#flags = grown(this.#flags, n, (len) => new Uint8Array(len));
+    this.#size[f] = node.size;
+    this.#mtime[f] = Number(BigInt(node.mtimeNs) / 1000n) / 1e6;
+    this.#ids3[3 * f] = node.mode & 0o7777;
+    this.#ids3[3 * f + 1] = node.uid;
+    this.#ids3[3 * f + 2] = node.gid;
+    this.#pending[f] = blobs;
+    this.#blobCount[f] = blobs;
+    this.#fds[f] = -1;
+    this.#flags[f] = 0;
+    return f;
+  }
+
+  #addTarget(row: number, file: number, offset: number): void {
+    const b = this.#planOfRow.get(row);
+    if (b !== undefined) {
+      const more = this.#moreTargets.get(b);
+      if (more) more.push(file, offset);
+      else this.#moreTargets.set(b, [file, offset]);
+      return;
+    }
+    const nb = this.#blobTotal++;
+    this.#rows = grown(this.#rows, nb + 1, (len) => new Uint32Array(len));
+    this.#firstFile = grown(this.#firstFile, nb + 1, (len) => new Int32Array(len));
+    this.#firstOffset = grown(this.#firstOffset, nb + 1, (len) => new Float64Array(len));
+    this.#rows[nb] = row;
+    this.#firstFile[nb] = file;
+    this.#firstOffset[nb] = offset;
+    this.#planOfRow.set(row, nb);
+  }
+
+  /** Every place blob `b` goes, as (file, offset). */
+  #targets(b: number, fn: (file: number, offset: number) => void): void {
+    fn(this.#firstFile[b]!, this.#firstOffset[b]!);
+    const more = this.#moreTargets.get(b);
+    if (more) for (let i = 0; i < more.length; i += 2) fn(more[i]!, more[i + 1]!);
   }
 
   /** Reads every planned blob and writes it where it belongs. */
   async run(opts: Op): Promise<void> {
-    const byPack = new Map<string, BlobTargets[]>();
-    for (const b of this.#blobs.values()) {
-      const list = byPack.get(b.loc.packId);
+    const byPack = new Map<number, number[]>();
+    for (let b = 0; b < this.#blobTotal; b++) {
+      const p = this.#index.packOf(this.#rows[b]!);
+      const list = byPack.get(p);
       if (list) list.push(b);
-      else byPack.set(b.loc.packId, [b]);
+      else byPack.set(p, [b]);
     }
     try {
       await mapBounded(byPack.values(), PACK_CONCURRENCY, (blobs) => this.#pack(blobs, opts));
     } finally {
       // also on failure or abort: no write may still be running, no descriptor left open
       while (this.#whole.size > 0) await Promise.allSettled([...this.#whole]);
-      for (const t of this.#open.splice(0)) this.#close(t);
+      for (const f of this.#open.splice(0)) this.#closeFd(f);
     }
   }
 
-  async #pack(blobs: BlobTargets[], opts: Op): Promise<void> {
-    blobs.sort((a, b) => a.loc.offset - b.loc.offset);
-    for (const group of ranges(blobs)) {
-      const first = group[0]!.loc;
-      const last = group[group.length - 1]!.loc;
+  async #pack(blobs: number[], opts: Op): Promise<void> {
+    const index = this.#index;
+    const offsetOf = (b: number): number => index.offsetOf(this.#rows[b]!);
+    blobs.sort((a, b) => offsetOf(a) - offsetOf(b));
+    for (const group of ranges(blobs, offsetOf, (b) => index.lengthOf(this.#rows[b]!))) {
+      const first = index.at(this.#rows[group[0]!]!);
+      const lastRow = this.#rows[group[group.length - 1]!]!;
       let bytes: Uint8Array;
       try {
-        bytes = await this.#repo.store.get({ kind: 'data', name: first.packId }, { offset: first.offset, length: last.offset + last.length - first.offset }, opts);
+        bytes = await this.#repo.store.get({ kind: 'data', name: first.packId }, { offset: first.offset, length: index.offsetOf(lastRow) + index.lengthOf(lastRow) - first.offset }, opts);
       } catch (err) {
         if (opts.signal?.aborted) throw err;
         for (const b of group) this.#failAll(b, err);
         continue;
       }
       await mapBounded(group, BLOB_CONCURRENCY, async (b) => {
-        const at = b.loc.offset - first.offset;
+        const row = this.#rows[b]!;
+        const loc = index.at(row);
+        const at = loc.offset - first.offset;
         let data: Uint8Array;
         try {
-          data = await this.#repo.reader.openBlob(fromHex(b.id), b.loc, bytes.subarray(at, at + b.loc.length));
+          data = await this.#repo.reader.openBlob(index.idOf(row), loc, bytes.subarray(at, at + loc.length));
         } catch (err) {
           this.#failAll(b, err);
           return;
         }
-        for (const t of b.targets) {
-          if (t.task.blobs === 1) await this.#writeWhole(t.task, data, t.offset);
-          else this.#guard(t.task, () => this.#write(t.task, data, t.offset));
-        }
+        const whole: [number, number][] = [];
+        this.#targets(b, (f, offset) => {
+          if (this.#blobCount[f] === 1) whole.push([f, offset]);
+          else this.#guard(f, () => this.#write(f, data, offset));
+        });
+        for (const [f, offset] of whole) await this.#writeWhole(f, data, offset);
       });
     }
   }
 
   /** Creates, writes and finishes a file of at most one blob in one chain of callbacks (see
    *  WHOLE_FILE_CONCURRENCY); waits only for a slot, not for the write. */
-  async #writeWhole(task: FileTask, data: Uint8Array, offset: number): Promise<void> {
-    if (task.failed) return;
+  async #writeWhole(f: number, data: Uint8Array, offset: number): Promise<void> {
+    if (this.#flags[f]! & FAILED) return;
     await this.#wholeSlots.acquire();
-    const m = task.meta;
+    const size = this.#size[f]!;
+    const mtime = this.#mtime[f]!;
+    const [mode, uid, gid] = [this.#ids3[3 * f]!, this.#ids3[3 * f + 1]!, this.#ids3[3 * f + 2]!];
     const owners = this.#meta.owners;
     const job = new Promise<void>((resolve, reject) => {
-      open(task.dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600, (err, fd) => {
+      open(this.#path(f), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600, (err, fd) => {
         if (err) return reject(err);
-        task.created = true;
+        this.#flags[f]! |= CREATED;
         const fail = (e: Error): void => close(fd, () => reject(e));
         const steps: ((next: (e: Error | null) => void) => void)[] = [];
         if (data.length > 0) steps.push((next) => writeAll(fd, data, offset, next));
-        if (offset + data.length !== m.size) steps.push((next) => ftruncate(fd, m.size, next));
-        if (owners) steps.push((next) => fchown(fd, m.uid, m.gid, next));
-        steps.push((next) => fchmod(fd, m.mode, next));
-        steps.push((next) => futimes(fd, m.mtime, m.mtime, next));
+        if (offset + data.length !== size) steps.push((next) => ftruncate(fd, size, next));
+        if (owners) steps.push((next) => fchown(fd, uid, gid, next));
+        steps.push((next) => fchmod(fd, mode, next));
+        steps.push((next) => futimes(fd, mtime, mtime, next));
         const run = (i: number): void => {
           if (i === steps.length) return close(fd, (e) => (e ? reject(e) : resolve()));
           steps[i]!((e) => (e ? fail(e) : run(i + 1)));
@@ -190,12 +260,12 @@ export class ContentRestorer {
       });
     })
       .then(() => {
-        task.pending = 0;
+        this.#pending[f] = 0;
         this.bytes += data.length;
         this.files++;
         this.#progress.add(1, data.length);
       })
-      .catch((err: unknown) => this.#fail(task, err))
+      .catch((err: unknown) => this.#fail(f, err))
       .finally(() => {
         this.#wholeSlots.release();
         this.#whole.delete(job);
@@ -203,72 +273,80 @@ export class ContentRestorer {
     this.#whole.add(job);
   }
 
-  #write(task: FileTask, data: Uint8Array, offset: number): void {
-    const fd = this.#fd(task);
+  #write(f: number, data: Uint8Array, offset: number): void {
+    const fd = this.#fd(f);
     for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, offset + done);
     this.bytes += data.length;
     this.#progress.add(0, data.length);
-    if (--task.pending === 0) this.#finish(task);
+    if (--this.#pending[f]! === 0) this.#finish(f);
   }
 
-  #fd(task: FileTask): number {
-    if (task.fd !== undefined) return task.fd;
-    if (this.#open.length >= MAX_OPEN_FILES) this.#close(this.#open.shift()!);
-    const create = task.created ? 0 : constants.O_CREAT | constants.O_EXCL;
-    task.fd = openSync(task.dest, constants.O_WRONLY | constants.O_NOFOLLOW | create, 0o600);
-    task.created = true;
-    this.#open.push(task);
-    return task.fd;
+  #fd(f: number): number {
+    const have = this.#fds[f]!;
+    if (have >= 0) return have;
+    if (this.#open.length >= MAX_OPEN_FILES) this.#closeFd(this.#open.shift()!);
+    const create = this.#flags[f]! & CREATED ? 0 : constants.O_CREAT | constants.O_EXCL;
+    const fd = openSync(this.#path(f), constants.O_WRONLY | constants.O_NOFOLLOW | create, 0o600);
+    this.#fds[f] = fd;
+    this.#flags[f]! |= CREATED;
+    this.#open.push(f);
+    return fd;
   }
 
-  #close(task: FileTask): void {
-    if (task.fd === undefined) return;
-    const fd = task.fd;
-    task.fd = undefined;
-    const i = this.#open.indexOf(task);
+  #closeFd(f: number): void {
+    const fd = this.#fds[f]!;
+    if (fd < 0) return;
+    this.#fds[f] = -1;
+    const i = this.#open.indexOf(f);
     if (i >= 0) this.#open.splice(i, 1);
     closeSync(fd);
   }
 
-  #finish(task: FileTask): void {
-    const fd = this.#fd(task);
-    const m = task.meta;
-    ftruncateSync(fd, m.size);
-    if (this.#meta.owners) fchownSync(fd, m.uid, m.gid);
-    fchmodSync(fd, m.mode);
-    futimesSync(fd, m.mtime, m.mtime);
-    this.#close(task);
+  #finish(f: number): void {
+    const fd = this.#fd(f);
+    ftruncateSync(fd, this.#size[f]!);
+    if (this.#meta.owners) fchownSync(fd, this.#ids3[3 * f + 1]!, this.#ids3[3 * f + 2]!);
+    fchmodSync(fd, this.#ids3[3 * f]!);
+    futimesSync(fd, this.#mtime[f]!, this.#mtime[f]!);
+    this.#closeFd(f);
     this.files++;
     this.#progress.add(1, 0);
+  }
+
+  /** The destination path of file `f` (a view into the path arena). */
+  #path(f: number): Buffer {
+    const start = this.#pathStart[f]!;
+    return Buffer.from(this.#paths.buffer, this.#paths.byteOffset + start, this.#pathStart[f + 1]! - start);
   }
 
   #show(dest: Buffer): string {
     return dest.subarray(this.#targetBytes).toString('utf8');
   }
 
-  #guard(task: FileTask, fn: () => void): void {
-    if (task.failed) return;
+  #guard(f: number, fn: () => void): void {
+    if (this.#flags[f]! & FAILED) return;
     try {
       fn();
     } catch (err) {
-      this.#fail(task, err);
+      this.#fail(f, err);
     }
   }
 
-  #failAll(b: BlobTargets, err: unknown): void {
-    for (const t of b.targets) this.#fail(t.task, err);
+  #failAll(b: number, err: unknown): void {
+    this.#targets(b, (f) => this.#fail(f, err));
   }
 
-  #fail(task: FileTask, err: unknown): void {
-    if (task.failed) return;
-    task.failed = true;
+  #fail(f: number, err: unknown): void {
+    if (this.#flags[f]! & FAILED) return;
+    this.#flags[f]! |= FAILED;
+    const path = this.#path(f);
     try {
-      this.#close(task);
-      if (task.created) unlinkSync(task.dest); // a partial file must not pass for a restored one
+      this.#closeFd(f);
+      if (this.#flags[f]! & CREATED) unlinkSync(path); // a partial file must not pass for a restored one
     } catch {
       // the error that matters is the one being reported (the file may not exist)
     }
-    this.#onError(this.#show(task.dest), err);
+    this.#onError(this.#show(path), err);
   }
 }
 
@@ -291,17 +369,18 @@ function writeAll(fd: number, data: Uint8Array, offset: number, cb: (err: Error 
 }
 
 /** Groups blobs sorted by offset into runs read with one ranged read each. */
-function ranges(sorted: BlobTargets[]): BlobTargets[][] {
-  const out: BlobTargets[][] = [];
-  let cur: BlobTargets[] = [];
+function ranges(sorted: readonly number[], offsetOf: (b: number) => number, lengthOf: (b: number) => number): number[][] {
+  const out: number[][] = [];
+  let cur: number[] = [];
   let end = -1;
   for (const b of sorted) {
-    if (cur.length > 0 && b.loc.offset - end > MERGE_GAP_BYTES) {
+    const offset = offsetOf(b);
+    if (cur.length > 0 && offset - end > MERGE_GAP_BYTES) {
       out.push(cur);
       cur = [];
     }
     cur.push(b);
-    end = b.loc.offset + b.loc.length;
+    end = offset + lengthOf(b);
   }
   if (cur.length > 0) out.push(cur);
   return out;

@@ -49,6 +49,7 @@ export async function restore(repo: Repository, snapshot: Snapshot, opts: Restor
   await mkdir(target, { recursive: true });
   const r = new Restorer(repo, opts, progress, includes, toFsPath(fromUserPath(target)));
   await r.walk(snapshot.tree, '', fromUserPath(target));
+  repo.reader.dropTreeCache();
   await r.content.run(opts);
   r.finish();
   if (includes.length > 0 && r.selected === 0) {
@@ -73,6 +74,14 @@ async function checkTarget(target: string, overwrite: boolean): Promise<void> {
 }
 
 type Selection = 'all' | 'ancestor' | 'none';
+
+/** A copy of a path kept until the end of the restore. A small Buffer is a slice of an 8 KiB
+ *  pool that it keeps alive: the 3,900 directory paths of a 150k-file restore held 22 MiB. */
+function own(p: Buffer): Buffer {
+  const b = Buffer.allocUnsafeSlow(p.length);
+  p.copy(b);
+  return b;
+}
 
 /** Directory entries created at once: creating a file costs ~300 µs on ext4 here and the kernel
  *  overlaps creates well (18k files: 5.7 s one at a time, 1.9 s with 16 in flight). */
@@ -142,17 +151,17 @@ class Restorer {
     switch (node.type) {
       case 'dir':
         await this.#makeDir(fsDest);
-        this.dirs.push({ node, dest: fsDest });
+        this.dirs.push({ node, dest: own(fsDest) });
         if (node.subtree) await this.walk(node.subtree, snapPath, dest);
         return;
       case 'file': {
         const key = node.nlink > 1 ? `${node.devId}:${node.inode}` : undefined;
         // claim the inode before any await: siblings are restored concurrently
         const first = key !== undefined ? this.#firstOfInode.get(key) : undefined;
-        if (key !== undefined && !first) this.#firstOfInode.set(key, fsDest);
+        if (key !== undefined && !first) this.#firstOfInode.set(key, own(fsDest));
         await this.#replace(fsDest);
         if (first) {
-          this.#links.push({ from: first, to: fsDest, shown: displayPath(snapPath) });
+          this.#links.push({ from: first, to: own(fsDest), shown: displayPath(snapPath) });
           return;
         }
         // created with O_EXCL when its content is written: after #replace nothing is there, so

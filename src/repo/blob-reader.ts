@@ -10,6 +10,11 @@ import { open } from '../core/seal.js';
 import type { BlobStore, Op } from './blob-store.js';
 import type { BlobLocation, CompactIndex } from './compact-index.js';
 
+/** The error for a blob that no index lists. */
+export function notIndexed(id: string): NotFoundError {
+  return new NotFoundError(`blob ${id.slice(0, 12)} is not in the index: the repository is missing data (run cairn check)`);
+}
+
 /** Reads blobs back, authenticating each (GCM tag bound to type and id) and checking that its
  *  plaintext hashes to its id: a blob that comes back is exactly the blob that was saved. */
 export class BlobReader {
@@ -36,7 +41,7 @@ export class BlobReader {
   locate(id: BlobId | Uint8Array): BlobLocation {
     const raw = typeof id === 'string' ? fromHex(id) : id;
     const loc = this.#index.lookup(raw);
-    if (!loc) throw new NotFoundError(`blob ${toHex(raw).slice(0, 12)} is not in the index: the repository is missing data (run cairn check)`);
+    if (!loc) throw notIndexed(toHex(raw));
     return loc;
   }
 
@@ -70,6 +75,16 @@ export class BlobReader {
       if (err instanceof IntegrityError) throw new IntegrityError(`blob ${toHex(id).slice(0, 12)} in pack ${loc.packId.slice(0, 12)}: ${err.message}`, { cause: err });
       throw err;
     }
+  }
+
+  /** Forgets the tree packs kept for reuse (up to TREE_CACHE_BYTES): call when a walk of
+   *  trees is over, so a restore's pack reads or an idle agent do not hold them. */
+  dropTreeCache(): void {
+    for (const [id, size] of this.#treePackBytes) {
+      this.#treePacks.delete(id);
+      this.#treeCacheBytes -= size;
+    }
+    this.#treePackBytes.clear();
   }
 
   async #treePack(packId: string, opts: Op): Promise<Uint8Array> {

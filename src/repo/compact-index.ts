@@ -88,9 +88,42 @@ export class CompactIndex {
   /** Where the blob is, or undefined. */
   lookup(id: Uint8Array): BlobLocation | undefined {
     const i = this.#find(id);
-    if (i === EMPTY) return undefined;
-    const p = this.#pack[i]!;
-    return { type: this.#type[i] as BlobTypeId, packId: this.#packIds[p]!, salt: this.#salts[p]!, offset: this.#offset[i]!, length: this.#length[i]!, rawLength: this.#rawLength[i]! };
+    return i === EMPTY ? undefined : this.at(i);
+  }
+
+  /** The row of the blob with these id bytes, or -1. A row names the blob for as long as this
+   *  index lives (rows are never moved), so a caller may keep rows instead of locations. */
+  rowOf(id: Uint8Array): number {
+    return this.#find(id);
+  }
+
+  /** The location of the blob in `row` (see rowOf). */
+  at(row: number): BlobLocation {
+    const p = this.#pack[row]!;
+    return { type: this.#type[row] as BlobTypeId, packId: this.#packIds[p]!, salt: this.#salts[p]!, offset: this.#offset[row]!, length: this.#length[row]!, rawLength: this.#rawLength[row]! };
+  }
+
+  /** The pack number (see at()), offset, stored length and raw length of the blob in `row`,
+   *  without making an object. */
+  packOf(row: number): number {
+    return this.#pack[row]!;
+  }
+
+  offsetOf(row: number): number {
+    return this.#offset[row]!;
+  }
+
+  lengthOf(row: number): number {
+    return this.#length[row]!;
+  }
+
+  rawLengthOf(row: number): number {
+    return this.#rawLength[row]!;
+  }
+
+  /** A copy of the id of the blob in `row`. */
+  idOf(row: number): Uint8Array {
+    return this.#ids.slice(row * ID_BYTES, (row + 1) * ID_BYTES);
   }
 
   /** Every pack id known to the index. */

@@ -122,6 +122,11 @@ describe('BlobReader', () => {
     const loaded = await Promise.all(trees.map((t) => reader.load(BlobType.tree, idOf(t))));
     for (const [i, t] of trees.entries()) expect(Buffer.compare(loaded[i]!, t)).toBe(0);
     expect(gets).toHaveLength(1);
+    // dropped, the pack is read again on the next tree load (and kept again)
+    reader.dropTreeCache();
+    await reader.load(BlobType.tree, idOf(trees[3]!));
+    await reader.load(BlobType.tree, idOf(trees[4]!));
+    expect(gets).toHaveLength(2);
   });
 
   it('rejects a damaged tree blob with E_INTEGRITY, and a missing tree pack with E_BLOB_NOT_FOUND', async () => {
