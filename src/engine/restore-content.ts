@@ -58,14 +58,14 @@ export class ContentRestorer {
    *  the path as backed up. */
   readonly #targetBytes: number;
   // The plan is columns of numbers, not objects: a restore of 150k files held ~120 MiB of
-  // plan objects (five per file), now ~10 MiB (docs/decisions.md §27).
+  // plan objects (five per file), now ~30 MiB, most of it the paths' bytes (decisions §27).
   // Files, by number: the destination path (bytes in one arena), metadata and progress.
   #paths = new Uint8Array(64 * 1024);
   #pathStart = new Float64Array(1024);
   #size = new Float64Array(1024);
   #mtime = new Float64Array(1024);
   /** mode, uid, gid per file. */
-  #ids3 = new Uint32Array(3 * 1024);
+  #modeUidGid = new Uint32Array(3 * 1024);
   /** Blob occurrences not yet written. */
   #pending = new Uint32Array(1024);
   /** Blob occurrences in all: a file of one blob is written in one asynchronous pass. */
@@ -136,16 +136,16 @@ export class ContentRestorer {
     this.#pathStart[n] = start + dest.length;
     this.#size = grown(this.#size, n, (len) => new Float64Array(len));
     this.#mtime = grown(this.#mtime, n, (len) => new Float64Array(len));
-    this.#ids3 = grown(this.#ids3, 3 * n, (len) => new Uint32Array(len));
+    this.#modeUidGid = grown(this.#modeUidGid, 3 * n, (len) => new Uint32Array(len));
     this.#pending = grown(this.#pending, n, (len) => new Uint32Array(len));
     this.#blobCount = grown(this.#blobCount, n, (len) => new Uint32Array(len));
     this.#fds = grown(this.#fds, n, (len) => new Int32Array(len));
     this.#flags = grown(this.#flags, n, (len) => new Uint8Array(len));
     this.#size[f] = node.size;
     this.#mtime[f] = Number(BigInt(node.mtimeNs) / 1000n) / 1e6;
-    this.#ids3[3 * f] = node.mode & 0o7777;
-    this.#ids3[3 * f + 1] = node.uid;
-    this.#ids3[3 * f + 2] = node.gid;
+    this.#modeUidGid[3 * f] = node.mode & 0o7777;
+    this.#modeUidGid[3 * f + 1] = node.uid;
+    this.#modeUidGid[3 * f + 2] = node.gid;
     this.#pending[f] = blobs;
     this.#blobCount[f] = blobs;
     this.#fds[f] = -1;
@@ -239,7 +239,7 @@ export class ContentRestorer {
     await this.#wholeSlots.acquire();
     const size = this.#size[f]!;
     const mtime = this.#mtime[f]!;
-    const [mode, uid, gid] = [this.#ids3[3 * f]!, this.#ids3[3 * f + 1]!, this.#ids3[3 * f + 2]!];
+    const [mode, uid, gid] = [this.#modeUidGid[3 * f]!, this.#modeUidGid[3 * f + 1]!, this.#modeUidGid[3 * f + 2]!];
     const owners = this.#meta.owners;
     const job = new Promise<void>((resolve, reject) => {
       open(this.#path(f), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600, (err, fd) => {
@@ -305,8 +305,8 @@ export class ContentRestorer {
   #finish(f: number): void {
     const fd = this.#fd(f);
     ftruncateSync(fd, this.#size[f]!);
-    if (this.#meta.owners) fchownSync(fd, this.#ids3[3 * f + 1]!, this.#ids3[3 * f + 2]!);
-    fchmodSync(fd, this.#ids3[3 * f]!);
+    if (this.#meta.owners) fchownSync(fd, this.#modeUidGid[3 * f + 1]!, this.#modeUidGid[3 * f + 2]!);
+    fchmodSync(fd, this.#modeUidGid[3 * f]!);
     futimesSync(fd, this.#mtime[f]!, this.#mtime[f]!);
     this.#closeFd(f);
     this.files++;
