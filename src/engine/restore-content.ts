@@ -1,6 +1,5 @@
 import { close, closeSync, constants, fchmod, fchmodSync, fchown, fchownSync, ftruncate, ftruncateSync, futimes, futimesSync, open, openSync, unlinkSync, write, writeSync } from 'node:fs';
-import { Semaphore } from '../core/bounded.js';
-import { mapBounded } from '../core/bounded.js';
+import { Semaphore, mapBounded } from '../core/bounded.js';
 import { CairnError } from '../core/errors.js';
 import { fromHex } from '../core/ids.js';
 import type { TreeNode } from '../core/tree.js';
@@ -351,8 +350,6 @@ export class ContentRestorer {
 }
 
 const EMPTY = new Uint8Array(0);
-
-
 
 /** write() until all of `data` is written at `offset`. */
 function writeAll(fd: number, data: Uint8Array, offset: number, cb: (err: Error | null) => void): void {

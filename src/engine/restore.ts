@@ -48,8 +48,11 @@ export async function restore(repo: Repository, snapshot: Snapshot, opts: Restor
   progress.setTotal(s.filesNew + s.filesChanged + s.filesUnmodified, s.bytesTotal);
   await mkdir(target, { recursive: true });
   const r = new Restorer(repo, opts, progress, includes, toFsPath(fromUserPath(target)));
-  await r.walk(snapshot.tree, '', fromUserPath(target));
-  repo.reader.dropTreeCache();
+  try {
+    await r.walk(snapshot.tree, '', fromUserPath(target));
+  } finally {
+    repo.reader.dropTreeCache();
+  }
   await r.content.run(opts);
   r.finish();
   if (includes.length > 0 && r.selected === 0) {

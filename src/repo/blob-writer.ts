@@ -181,11 +181,16 @@ export class BlobWriter {
     const job = this.#store
       .put({ kind: 'data', name: pack.packId }, pack.bytes, opts)
       .then(() => {
-        pack.release?.();
         // the blobs stay pending (known to this writer) until an index file lists their pack
         this.#unindexed.push({ packId: pack.packId, salt: pack.salt, entries: pack.entries });
         this.stats.packsWritten++;
         if (this.#unindexed.length >= (this.#opts.indexEveryPacks ?? 16)) this.#queueIndexWrite(opts);
+        // last, and never fatal: the pack is stored whatever becomes of its buffer
+        try {
+          pack.release?.();
+        } catch {
+          // the buffer is left to the garbage collector
+        }
       })
       .catch((err: unknown) => {
         this.#failure ??= wrapError(`upload pack ${pack.packId.slice(0, 12)}`, err);

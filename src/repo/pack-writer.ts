@@ -16,11 +16,13 @@ export interface FinishedPack extends IndexedPack {
  *  written into it; it may be longer, and may be a spare one given back earlier). */
 export type PackAlloc = (n: number) => Buffer;
 
-/** A pack's bytes beyond its target: room for the blob that crosses the target (a pack that
- *  would outgrow target + slack is closed before that blob instead) and for the header. */
-export const PACK_SLACK_BYTES = 1024 * 1024;
+/** A pack's bytes beyond its target: room for the blob that crosses the target (up to a
+ *  default max-size chunk, 8 MiB, with its seal) and for the header. A pack that would outgrow
+ *  target + slack is closed before that blob instead, which only larger chunks (a chunker set
+ *  above 8 MiB) or very many tiny blobs bring about: packs stay at or above their target. */
+export const PACK_SLACK_BYTES = 9 * 1024 * 1024;
 /** A new pack's first buffer, when the allocator is not one that hands out whole spares:
- *  doubled as the pack grows, so a run's few tree blobs do not cost a 17 MiB buffer. */
+ *  doubled as the pack grows, so a run's few tree blobs do not cost a 25 MiB buffer. */
 const FIRST_BUFFER_BYTES = 256 * 1024;
 
 const footerBytes = (count: number): number => SEAL_OVERHEAD + 4 + count * ENTRY_BYTES + PACK_TRAILER_BYTES;
@@ -80,7 +82,8 @@ export class PackBuilder {
     const sealed = sealPieces(this.#key, [Uint8Array.of(codec), body], this.#random, blobAad(type, id));
     let length = 0;
     for (const p of sealed) length += p.length;
-    const buf = this.#room(length);
+    // room for the header too, so a pack of one blob larger than the slack grows once, not twice
+    const buf = this.#room(length + footerBytes(this.#entries.length + 1));
     const offset = this.#at;
     for (const p of sealed) {
       buf.set(p, this.#at);

@@ -41,8 +41,9 @@ function postPack(pack: FinishedPack | undefined): void {
     ids.set(e.id, i * ID_BYTES);
     meta.set([e.type, e.offset, e.length, e.rawLength], i * 4);
   });
-  // the pack is the start of a buffer of its own (packBuffer): send the whole buffer, which
-  // comes back once the pack is stored (a copy only if that ever stops being so)
+  // the pack is the start of a buffer of its own (packBuffer: allocUnsafeSlow, never a pooled
+  // slice): send the whole buffer, which comes back once the pack is stored (a copy only if
+  // the pack ever stops starting its buffer)
   const whole = pack.bytes.byteOffset === 0;
   const bytes = whole ? (pack.bytes.buffer as ArrayBuffer) : Uint8Array.from(pack.bytes).buffer;
   post({ t: 'pack', packId: pack.packId, salt: pack.salt, ids, meta, bytes, length: pack.bytes.length }, [bytes, ids.buffer, meta.buffer]);

@@ -8,6 +8,10 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
+import { BlobType } from '../../src/core/pack-format.js';
+import type { TreeNode } from '../../src/core/tree.js';
+import { NO_PROGRESS } from '../../src/engine/progress.js';
+import { ContentRestorer } from '../../src/engine/restore-content.js';
 import { CompactIndex } from '../../src/repo/compact-index.js';
 import type { Repository } from '../../src/repo/repository.js';
 import { newTestRepo } from '../repo/fixtures.js';
@@ -70,5 +74,32 @@ describe('restore plan', () => {
       if (rel === 'd/unique.txt') continue;
       expect(readFileSync(path.join(target, at(rel))).equals(data), rel).toBe(true);
     }
+  });
+
+  it('writes a blob repeated within a file, and shared with another file of several blobs', async () => {
+    const a = randomBytes(3000);
+    const c = randomBytes(5000);
+    const w = repo.newWriter({ sealWorkers: 0 });
+    for (const d of [a, c]) await w.save(BlobType.data, repo.hasher.raw(d), d);
+    await w.flush();
+    await w.close();
+    const node = (name: string, content: TreeNode['content'], size: number): TreeNode => ({
+      name, type: 'file', mode: 0o100640, uid: 0, gid: 0, mtimeNs: '1700000000123456000', ctimeNs: '0', size, inode: '0', devId: '0', nlink: 1, content,
+    });
+    const [ida, idc] = [repo.hasher.id(a), repo.hasher.id(c)];
+    const target = path.join(root, 'plan');
+    mkdirSync(target);
+    const errors: string[] = [];
+    const r = new ContentRestorer(repo, NO_PROGRESS, { owners: false }, Buffer.from(target), (p, err) => errors.push(`${p}: ${String(err)}`));
+    // a, a, a hole of 5 bytes, a; and a second file a, c
+    await r.add(Buffer.from(path.join(target, 'f1')), node('f1', [ida, ida, 5, ida], 3 * 3000 + 5));
+    await r.add(Buffer.from(path.join(target, 'f2')), node('f2', [ida, idc], 8000));
+    await r.run({});
+    expect(errors).toEqual([]);
+    expect(readFileSync(path.join(target, 'f1')).equals(Buffer.concat([a, a, Buffer.alloc(5), a]))).toBe(true);
+    expect(readFileSync(path.join(target, 'f2')).equals(Buffer.concat([a, c]))).toBe(true);
+    expect(statSync(path.join(target, 'f1')).mode & 0o7777).toBe(0o640);
+    expect(statSync(path.join(target, 'f2')).mtimeMs).toBe(1700000000123.456);
+    expect([r.files, r.bytes]).toEqual([2, 4 * 3000 + 5000]);
   });
 });

@@ -8,6 +8,8 @@ import { BlobType, headerRange } from '../../src/core/pack-format.js';
 import type { BlobRef, BlobStore, PutOptions } from '../../src/repo/blob-store.js';
 import { BlobWriter as RealBlobWriter, type BlobWriterOptions } from '../../src/repo/blob-writer.js';
 import { CompactIndex } from '../../src/repo/compact-index.js';
+import { BlobReader } from '../../src/repo/blob-reader.js';
+import { PACK_SLACK_BYTES } from '../../src/repo/pack-writer.js';
 import { readIndexFile } from '../../src/repo/index-files.js';
 import { readPackIndex } from '../../src/repo/repository.js';
 import { lowEntropyText, xorshiftBytes } from '../core/fixtures.js';
@@ -53,6 +55,46 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
     expect(content.packs.map((p) => p.packId).sort()).toEqual(packs);
     expect(content.packs.reduce((n, p) => n + p.entries.length, 0)).toBe(40);
     for (const d of datas) expect(index.has(HASHER.raw(d))).toBe(true);
+  });
+
+  it('closes a pack before a blob that would take it past target + slack; every blob reads back', async () => {
+    const store = createMemoryStore();
+    const index = new CompactIndex();
+    const w = new BlobWriter(store, index, OPTS);
+    // 0.9 MiB (under the 1 MiB target), then a blob that would take that pack past 1 + 9 MiB
+    const datas = [xorshiftBytes(900 * 1024, 31), xorshiftBytes(PACK_SLACK_BYTES + 200 * 1024, 32), xorshiftBytes(3 << 20, 33)];
+    for (const d of datas) await w.save(BlobType.data, HASHER.raw(d), d);
+    await w.flush();
+    const packs = await namesOf(store, 'data');
+    expect(packs).toHaveLength(3);
+    const sizes = await Promise.all(packs.map(async (name) => (await store.get({ kind: 'data', name })).length));
+    for (const size of sizes) expect(size).toBeLessThanOrEqual(OPTS.packTargetBytes + PACK_SLACK_BYTES);
+    // the first blob's pack holds it alone: it was closed under its target
+    const first = index.lookup(HASHER.raw(datas[0]!))!;
+    expect((await store.get({ kind: 'data', name: first.packId })).length).toBeLessThan(OPTS.packTargetBytes);
+    const reader = new BlobReader(store, index, DATA_KEY, HASHER);
+    for (const d of datas) expect(Buffer.from(await reader.load(BlobType.data, HASHER.id(d))).equals(Buffer.from(d))).toBe(true);
+  });
+
+  it.runIf(sealWorkers > 0)('gives the buffer of a stored pack back to its worker, and every blob reads back', async () => {
+    const store = createMemoryStore();
+    const bodies: Uint8Array[] = [];
+    const recording: BlobStore = Object.assign(Object.create(store) as BlobStore, {
+      put: (ref: BlobRef, body: Uint8Array, opts?: PutOptions) => {
+        if (ref.kind === 'data') bodies.push(body);
+        return store.put(ref, body, opts);
+      },
+    });
+    const index = new CompactIndex();
+    const w = new BlobWriter(recording, index, OPTS);
+    const datas = blobs(40, 100_000, 7);
+    for (const d of datas) await w.save(BlobType.data, HASHER.raw(d), d);
+    await w.flush();
+    expect(bodies.length).toBeGreaterThanOrEqual(4);
+    // each buffer went back to the worker once its put resolved (detached here)
+    for (const b of bodies) expect(b.byteLength).toBe(0);
+    const reader = new BlobReader(store, index, DATA_KEY, HASHER);
+    for (const d of datas) expect(Buffer.from(await reader.load(BlobType.data, HASHER.id(d))).equals(Buffer.from(d))).toBe(true);
   });
 
   it('names each pack by the hash of its bytes, and its header agrees with the index file', async () => {
