@@ -186,12 +186,31 @@ export class ContentRestorer {
       if (list) list.push(b);
       else byPack.set(p, [b]);
     }
+    let stopped = false;
     try {
       await mapBounded(byPack.values(), PACK_CONCURRENCY, (blobs) => this.#pack(blobs, opts));
+    } catch (err) {
+      stopped = true;
+      throw err;
     } finally {
       // also on failure or abort: no write may still be running, no descriptor left open
       while (this.#whole.size > 0) await Promise.allSettled([...this.#whole]);
       for (const f of this.#open.splice(0)) this.#closeFd(f);
+      if (stopped) this.#removeUnfinished();
+    }
+  }
+
+  /** After an abort (or any failure that stops the run): removes every file created but not
+   *  finished, so none is left looking restored, as a file that fails alone is not. */
+  #removeUnfinished(): void {
+    for (let f = 0; f < this.#fileCount; f++) {
+      if ((this.#flags[f]! & (CREATED | FAILED)) !== CREATED || this.#pending[f] === 0) continue;
+      this.#flags[f]! |= FAILED;
+      try {
+        unlinkSync(this.#path(f));
+      } catch {
+        // already gone: nothing is left to look restored
+      }
     }
   }
 

@@ -102,4 +102,31 @@ describe('restore plan', () => {
     expect(statSync(path.join(target, 'f2')).mtimeMs).toBe(1700000000123.456);
     expect([r.files, r.bytes]).toEqual([2, 4 * 3000 + 5000]);
   });
+
+  it('removes the files it had started when it is aborted, and keeps those it finished', async () => {
+    // three blobs in three packs (read two at a time), and a file of all three
+    const datas = [randomBytes(4000), randomBytes(4000), randomBytes(4000)];
+    for (const d of datas) {
+      const w = repo.newWriter({ sealWorkers: 0 });
+      await w.save(BlobType.data, repo.hasher.raw(d), d);
+      await w.flush();
+      await w.close();
+    }
+    const ids = datas.map((d) => repo.hasher.id(d));
+    const node = (name: string, content: TreeNode['content'], size: number): TreeNode => ({
+      name, type: 'file', mode: 0o100644, uid: 0, gid: 0, mtimeNs: '0', ctimeNs: '0', size, inode: '0', devId: '0', nlink: 1, content,
+    });
+    const target = path.join(root, 'aborted');
+    mkdirSync(target);
+    const stop = new AbortController();
+    // the first write aborts the restore: the third pack is never read
+    const progress = { add: () => stop.abort(new Error('stop')), setTotal: () => undefined, error: () => undefined };
+    const r = new ContentRestorer(repo, progress, { owners: false }, Buffer.from(target), () => undefined);
+    await r.add(Buffer.from(path.join(target, 'whole')), node('whole', ids, 12000));
+    await r.add(Buffer.from(path.join(target, 'first')), node('first', [ids[0]!], 4000));
+    await expect(r.run({ signal: stop.signal })).rejects.toThrow();
+    expect(existsSync(path.join(target, 'whole'))).toBe(false);
+    expect(readFileSync(path.join(target, 'first')).equals(datas[0]!)).toBe(true);
+  });
 });
+
