@@ -21,8 +21,10 @@ function grown<T extends Float64Array | Uint32Array | Int32Array | Uint8Array>(a
   return b;
 }
 
-/** Pack reads in flight: each holds up to a pack (~16-24 MiB) in memory. */
-const PACK_CONCURRENCY = 2;
+/** Pack reads in flight: each holds up to a pack (~16-25 MiB) in memory. One is enough: restore
+ *  is bound by creating files, and a second read in flight held ~27 MiB more in the same time
+ *  (150k files: 20.0/23.5 s and 267-270 MiB with one, 20.5/23.9 s and 295-297 MiB with two). */
+const PACK_CONCURRENCY = 1;
 /** Blobs of one pack opened (decrypt, decompress, verify) at once. */
 const BLOB_CONCURRENCY = 4;
 /** Needed blobs closer than this are read with one ranged read, skipping the gap. */
