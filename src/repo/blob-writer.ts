@@ -103,25 +103,22 @@ export class BlobWriter {
     if (this.#index.has(id) || this.#pending.has(key)) return false;
     this.#pending.add(key);
     if (this.#pool && type === BlobType.data) return this.#saveInWorker(key, id, data, opts);
-    const builder = this.#builders[type];
-    // a pack this blob would take past its size limit goes first (started, not awaited, until
-    // the blob is in the next pack: nothing else may add between the two)
-    let before: Promise<void> | undefined;
+    let added: ReturnType<PackBuilder['add']>;
     try {
       const encoded = await this.#encoders.with(() => encodeBlob(type, data, this.#opts.compression));
       opts.signal?.throwIfAborted();
-      if (!builder.fits(encoded.bytes.length)) before = this.#upload(builder.finish(), opts);
-      this.stats.bytesAdded += builder.addEncoded(type, id, encoded.codec, encoded.bytes, data.length);
+      added = this.#builders[type].add(type, id, encoded.codec, encoded.bytes, data.length);
     } catch (err) {
       // not in a pack: it must not count as known, or a snapshot could name a blob never stored
       this.#pending.delete(key);
-      await before;
-      // a CairnError, so the walker fails the backup at once instead of blaming the file
-      throw isAbortError(err) ? err : wrapError(`compress blob ${key.slice(0, 12)}`, err);
+      if (isAbortError(err)) throw err;
+      // a CairnError, so the walker fails the backup at once instead of blaming the file; and
+      // the writer fails too: a pack add() had closed before the failure is lost with it
+      throw (this.#failure ??= wrapError(`compress blob ${key.slice(0, 12)}`, err));
     }
+    this.stats.bytesAdded += added.sealed;
     this.stats.blobsAdded++;
-    await before;
-    if (builder.full) await this.#upload(builder.finish(), opts);
+    for (const pack of added.closed) await this.#upload(pack, opts);
     return true;
   }
 

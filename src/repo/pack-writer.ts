@@ -30,8 +30,8 @@ const footerBytes = (count: number): number => SEAL_OVERHEAD + 4 + count * ENTRY
 /**
  * Builds one pack at a time: seals blobs under the pack's subkey straight into the pack's
  * buffer, in the order they come, and when the pack reaches its target size hands back the
- * finished bytes. A pack stays within target + PACK_SLACK_BYTES unless one blob alone is
- * larger: `fits()` tells the caller when to finish the pack before adding the next blob.
+ * finished bytes (add() closes packs; finish() closes the last one). A pack stays within
+ * target + PACK_SLACK_BYTES unless one blob alone is larger.
  */
 export class PackBuilder {
   readonly #dataKey: Uint8Array;
@@ -77,7 +77,19 @@ export class PackBuilder {
     return end <= this.#targetBytes + PACK_SLACK_BYTES;
   }
 
-  /** Seals an already encoded blob into the pack; returns its sealed length. */
+  /** Seals an encoded blob in as writers do: the pack is closed first when the blob would take
+   *  it past target + PACK_SLACK_BYTES (see fits), and closed after the blob once it reaches
+   *  its target. Returns the blob's sealed length and the packs closed, in order. */
+  add(type: BlobTypeId, id: Uint8Array, codec: number, body: Uint8Array, rawLength: number): { sealed: number; closed: FinishedPack[] } {
+    const closed: FinishedPack[] = [];
+    if (!this.fits(body.length)) closed.push(this.finish()!);
+    const sealed = this.addEncoded(type, id, codec, body, rawLength);
+    if (this.full) closed.push(this.finish()!);
+    return { sealed, closed };
+  }
+
+  /** Seals an already encoded blob into the current pack, whatever its size (add() is what
+   *  writers call); returns its sealed length. */
   addEncoded(type: BlobTypeId, id: Uint8Array, codec: number, body: Uint8Array, rawLength: number): number {
     const sealed = sealPieces(this.#key, [Uint8Array.of(codec), body], this.#random, blobAad(type, id));
     let length = 0;

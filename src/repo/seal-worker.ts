@@ -67,11 +67,11 @@ port.on('message', (msg: ToSealWorker) => {
       const n = msg.lengths[i]!;
       const data = new Uint8Array(msg.buf, off, n);
       off += n;
-      // the compressed bytes may sit in this thread's scratch buffer: addEncoded seals them at once
+      // the compressed bytes may sit in this thread's scratch buffer: add() seals them at once
       const enc = encodeSync(data, init.compression, true);
-      if (!builder.fits(enc.bytes.length)) postPack(builder.finish());
-      sealed[i] = builder.addEncoded(BlobType.data, ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES), enc.codec, enc.bytes, n);
-      if (builder.full) postPack(builder.finish());
+      const added = builder.add(BlobType.data, ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES), enc.codec, enc.bytes, n);
+      sealed[i] = added.sealed;
+      for (const pack of added.closed) postPack(pack);
     }
     // the batch buffer goes back for the next batch
     post({ t: 'sealed', seq: msg.seq, sealed, buf: msg.buf }, [msg.buf]);

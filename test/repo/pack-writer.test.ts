@@ -172,6 +172,23 @@ describe('PackBuilder', () => {
     expect(pack.bytes.length).toBe(PACK_PREAMBLE_BYTES + 1 + 5000 + 28 + 28 + 4 + 45 + PACK_TRAILER_BYTES);
   });
 
+  it('add() closes the pack before a blob that does not fit, and after a blob that fills it', async () => {
+    const target = 1 << 20;
+    const b = new PackBuilder(DATA_KEY, random, target);
+    const small = xorshiftBytes(300_000, 21);
+    const big = xorshiftBytes(target + PACK_SLACK_BYTES - 200_000, 22);
+    const third = xorshiftBytes(1000, 23);
+    expect(b.add(BlobType.data, HASHER.raw(small), Codec.none, small, small.length)).toEqual({ sealed: 1 + 300_000 + 28, closed: [] });
+    // the big one would take the pack past target + slack: its pack closes first; the big one
+    // then fills the next pack, which closes after it
+    const second = b.add(BlobType.data, HASHER.raw(big), Codec.none, big, big.length);
+    expect(second.closed).toHaveLength(2);
+    expect(second.closed.map((p) => p.entries.map((e) => Buffer.from(e.id).toString('hex')))).toEqual([[HASHER.raw(small).toString('hex')], [HASHER.raw(big).toString('hex')]]);
+    expect(b.add(BlobType.data, HASHER.raw(third), Codec.none, third, third.length).closed).toEqual([]);
+    expect(b.count).toBe(1);
+    for (const pack of second.closed) expect((await parsePack(pack.bytes)).length).toBe(1);
+  });
+
   it('fits a blob while the pack stays within target + slack, and any blob in an empty pack', () => {
     const target = 1 << 20;
     const b = new PackBuilder(DATA_KEY, random, target);
