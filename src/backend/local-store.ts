@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as nodeFs from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { CairnError, IntegrityError, NotFoundError, PermanentError, isAbortError, wrapError } from '../core/errors.js';
+import { CairnError, IntegrityError, NotFoundError, PermanentError, errnoCode, fileSystemError } from '../core/errors.js';
 import { BLOB_KINDS } from '../repo/blob-store.js';
 import type { BlobInfo, BlobKind, BlobRef, BlobStore, ByteRange, Op, PutOptions } from '../repo/blob-store.js';
 
@@ -42,14 +42,6 @@ export interface LocalBlobStoreOptions {
 const NAME = /^[0-9a-z][0-9a-z._-]*$/;
 const CONFIG_NAME = 'cairn.json';
 
-/** Errors no retry will cure, with what an operator can do about each. */
-const PERMANENT: Readonly<Record<string, readonly [cause: string, hint: string]>> = {
-  ENOSPC: ['no space left on device', 'free space or move the repository'],
-  EDQUOT: ['disk quota exceeded', 'raise the quota or free space'],
-  EACCES: ['permission denied', 'let the user running cairn read and write the repository folder'],
-  EROFS: ['read-only file system', 'mount the repository read-write'],
-};
-
 /** Directory fsync is refused by some platforms and file systems; durability is then best effort. */
 const DIR_SYNC_UNSUPPORTED = new Set(['EISDIR', 'EINVAL', 'EPERM']);
 
@@ -83,21 +75,8 @@ export function checkRange(range: ByteRange, sizeBytes: number, what: string): v
   }
 }
 
-function errnoCode(err: unknown): string | undefined {
-  const code: unknown = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** Maps a file-system failure to a CairnError naming the path; aborts and CairnErrors pass through. */
-function fsError(verb: string, path: string, err: unknown, signal?: AbortSignal): unknown {
-  if (isAbortError(err) || err instanceof CairnError || (signal?.aborted && err === signal.reason)) return err;
-  const permanent = PERMANENT[errnoCode(err) ?? ''];
-  if (permanent) return new PermanentError(`${permanent[0]} ${verb} ${path}`, { cause: err, hint: permanent[1] });
-  return wrapError(`${verb} ${path}`, err);
-}
-
 function missingOr(verb: string, path: string, err: unknown): unknown {
-  return errnoCode(err) === 'ENOENT' ? new NotFoundError(`no blob at ${path}`, { cause: err }) : fsError(verb, path, err);
+  return errnoCode(err) === 'ENOENT' ? new NotFoundError(`no blob at ${path}`, { cause: err }) : fileSystemError(verb, path, err);
 }
 
 async function syncHandle(fh: LocalFileHandle): Promise<void> {
@@ -120,6 +99,10 @@ async function writeAll(fh: LocalFileHandle, body: Uint8Array, signal?: AbortSig
  */
 export class LocalBlobStore implements BlobStore {
   readonly location: string;
+  /** The repository's own folder, on a real file system (a store over another LocalFs, such as
+   *  memfs, has none: a writer's threads could not write there). putFile renames a file from it
+   *  into place. */
+  readonly stagingDir: string | undefined;
   readonly #root: string;
   readonly #fs: LocalFs;
 
@@ -127,6 +110,7 @@ export class LocalBlobStore implements BlobStore {
     this.#root = resolve(root);
     this.#fs = opts.fs ?? nodeFs;
     this.location = `local:${this.#root}`;
+    this.stagingDir = opts.fs === undefined ? this.#root : undefined;
   }
 
   /** The file that holds `ref`, after validating its name. */
@@ -162,8 +146,34 @@ export class LocalBlobStore implements BlobStore {
       await this.#commit(tmp, path, opts.ifNoneMatch === true);
     } catch (err) {
       if (tmpCreated) await this.#fs.unlink(tmp).catch(() => undefined);
-      throw fsError('writing', path, err, signal);
+      throw fileSystemError('writing', path, err, signal);
     }
+    await this.#syncDir(dir);
+  }
+
+  /** Makes the staged `file` durable and renames it into place (hard-links it for ifNoneMatch):
+   *  the bytes are never copied. */
+  async putFile(ref: BlobRef, file: string, opts: PutOptions = {}): Promise<void> {
+    const { signal } = opts;
+    signal?.throwIfAborted();
+    const path = this.pathOf(ref);
+    const dir = dirname(path);
+    try {
+      const firstCreated = await this.#fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      if (firstCreated !== undefined) await this.#syncNewDirs(firstCreated, dir);
+      const fh = await this.#fs.open(file, 'r');
+      try {
+        await syncHandle(fh);
+      } finally {
+        await fh.close().catch(() => undefined);
+      }
+      signal?.throwIfAborted();
+      await this.#commit(file, path, opts.ifNoneMatch === true);
+    } catch (err) {
+      throw fileSystemError('writing', path, err, signal);
+    }
+    // the new name is durable with its folder (the staging folder's lost entry needs no sync:
+    // after a crash it would only bring back a .tmp- name, which readers ignore)
     await this.#syncDir(dir);
   }
 
@@ -185,7 +195,7 @@ export class LocalBlobStore implements BlobStore {
       }
       return out;
     } catch (err) {
-      throw fsError('reading', path, err, signal);
+      throw fileSystemError('reading', path, err, signal);
     } finally {
       await fh.close().catch(() => undefined);
     }
@@ -220,7 +230,7 @@ export class LocalBlobStore implements BlobStore {
         if (this.pathOf(ref) !== join(dir, name)) continue;
         const st = await this.#fs.stat(join(dir, name)).catch((err: unknown) => {
           if (errnoCode(err) === 'ENOENT') return undefined;
-          throw fsError('listing', dir, err);
+          throw fileSystemError('listing', dir, err);
         });
         if (st?.isFile()) yield { ref, sizeBytes: Number(st.size), modifiedMs: Number(st.mtimeMs) };
       }
@@ -231,7 +241,7 @@ export class LocalBlobStore implements BlobStore {
     opts.signal?.throwIfAborted();
     const path = this.pathOf(ref);
     await this.#fs.unlink(path).catch((err: unknown) => {
-      if (errnoCode(err) !== 'ENOENT') throw fsError('deleting', path, err);
+      if (errnoCode(err) !== 'ENOENT') throw fileSystemError('deleting', path, err);
     });
   }
 
@@ -250,7 +260,7 @@ export class LocalBlobStore implements BlobStore {
     const entries = await this.#fs.readdir(dir).catch((err: unknown) => {
       const code = errnoCode(err);
       if (code === 'ENOENT' || code === 'ENOTDIR') return [];
-      throw fsError('listing', dir, err);
+      throw fileSystemError('listing', dir, err);
     });
     return entries.map((e) => (typeof e === 'string' ? e : String(e)));
   }
@@ -273,7 +283,7 @@ export class LocalBlobStore implements BlobStore {
         await fh.close().catch(() => undefined);
       }
     } catch (err) {
-      if (!DIR_SYNC_UNSUPPORTED.has(errnoCode(err) ?? '')) throw fsError('syncing folder', dir, err);
+      if (!DIR_SYNC_UNSUPPORTED.has(errnoCode(err) ?? '')) throw fileSystemError('syncing folder', dir, err);
     }
   }
 }

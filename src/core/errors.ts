@@ -99,3 +99,27 @@ export function wrapError(context: string, err: unknown): CairnError {
 export function isAbortError(err: unknown): boolean {
   return (err instanceof CairnError && err.code === 'E_CANCELLED') || (err instanceof Error && err.name === 'AbortError');
 }
+
+/** File-system failures no retry will cure, with what an operator can do about each. */
+const PERMANENT_FS: Readonly<Record<string, readonly [cause: string, hint: string]>> = {
+  ENOSPC: ['no space left on device', 'free space or move the repository'],
+  EDQUOT: ['disk quota exceeded', 'raise the quota or free space'],
+  EACCES: ['permission denied', 'let the user running cairn read and write the repository folder'],
+  EROFS: ['read-only file system', 'mount the repository read-write'],
+};
+
+/** The errno code of a Node file-system error, if it has one. */
+export function errnoCode(err: unknown): string | undefined {
+  const code: unknown = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Maps a file-system failure while `verb`-ing `path` to a CairnError naming the path (a
+ *  PermanentError with a hint for a full disk, a quota, a permission, a read-only mount);
+ *  aborts and CairnErrors pass through. */
+export function fileSystemError(verb: string, path: string, err: unknown, signal?: AbortSignal): unknown {
+  if (isAbortError(err) || err instanceof CairnError || (signal?.aborted && err === signal.reason)) return err;
+  const permanent = PERMANENT_FS[errnoCode(err) ?? ''];
+  if (permanent) return new PermanentError(`${permanent[0]} ${verb} ${path}`, { cause: err, hint: permanent[1] });
+  return wrapError(`${verb} ${path}`, err);
+}

@@ -51,6 +51,9 @@ export interface PutOptions extends Op {
  * - An aborted signal rejects with an AbortError and leaves nothing half-written.
  * - All methods are safe to call concurrently.
  * - put() does not keep `body` once its promise has resolved: the caller may then reuse it.
+ *
+ * A store that has a stagingDir also takes objects from files there (putFile): a writer builds
+ * a large object (a pack) as a file instead of in memory, and hands it over.
  */
 export interface BlobStore {
   /** A short description for messages, e.g. `local:/srv/backup` or `azblob://acct/container`. */
@@ -60,4 +63,13 @@ export interface BlobStore {
   stat(ref: BlobRef, opts?: Op): Promise<BlobInfo>;
   list(kind: BlobKind, opts?: Op): AsyncIterable<BlobInfo>;
   delete(ref: BlobRef, opts?: Op): Promise<void>;
+  /** A local folder where a writer may create files named `.tmp-<16 hex>` to give to putFile:
+   *  on the store's own file system when it has one, so that putFile moves the file instead of
+   *  copying it. Readers ignore such names, so a file left there by a crash harms nothing. */
+  readonly stagingDir?: string;
+  /** put() of the bytes of the complete, closed file at `path` (in stagingDir; a store without
+   *  one may not take files even if it has this method), with put's
+   *  guarantees. Once it resolves the file is gone (moved into place, or uploaded and removed);
+   *  when it rejects the file is left as it was, for the caller to retry or remove. */
+  putFile?(ref: BlobRef, path: string, opts?: PutOptions): Promise<void>;
 }

@@ -4,10 +4,12 @@ import { Semaphore } from '../core/bounded.js';
 import { type IndexId, type RandomBytes, toHex } from '../core/ids.js';
 import type { IndexedPack } from '../core/index-format.js';
 import { BlobType, type BlobTypeId } from '../core/pack-format.js';
-import type { BlobStore, Op } from './blob-store.js';
+import { unlink } from 'node:fs/promises';
+import type { BlobRef, BlobStore, Op } from './blob-store.js';
 import type { CompactIndex } from './compact-index.js';
 import { writeIndexFile } from './index-files.js';
-import { type FinishedPack, PackBuilder, encodeBlob } from './pack-writer.js';
+import { FilePackOutput } from './pack-file.js';
+import { type FinishedPack, PackBuilder, type StagedPack, encodeBlob } from './pack-writer.js';
 import { SealPool } from './seal-pool.js';
 
 /** Settings of a BlobWriter. */
@@ -51,10 +53,10 @@ export interface WriterStats {
  */
 export class BlobWriter {
   readonly stats: WriterStats = { blobsAdded: 0, bytesAdded: 0, packsWritten: 0 };
-  readonly #store: Pick<BlobStore, 'put'>;
+  readonly #store: Pick<BlobStore, 'put' | 'putFile' | 'stagingDir'>;
   readonly #index: CompactIndex;
   readonly #opts: BlobWriterOptions;
-  readonly #builders: Record<BlobTypeId, PackBuilder>;
+  readonly #builders: Record<BlobTypeId, PackBuilder<FinishedPack | StagedPack>>;
   readonly #pending = new Set<string>();
   readonly #uploads = new Set<Promise<void>>();
   readonly #slots: Semaphore;
@@ -70,18 +72,20 @@ export class BlobWriter {
   #written: IndexId[] = [];
   #failure: unknown;
 
-  constructor(store: Pick<BlobStore, 'put'>, index: CompactIndex, opts: BlobWriterOptions) {
+  constructor(store: Pick<BlobStore, 'put' | 'putFile' | 'stagingDir'>, index: CompactIndex, opts: BlobWriterOptions) {
     this.#store = store;
     this.#index = index;
     this.#opts = opts;
-    this.#builders = {
-      [BlobType.data]: new PackBuilder(opts.dataKey, opts.random, opts.packTargetBytes),
-      [BlobType.tree]: new PackBuilder(opts.dataKey, opts.random, opts.packTargetBytes),
-    };
+    // packs are built as files when the store takes files (see BlobStore.stagingDir), so no
+    // pack sits whole in memory; the tree pack of a large backup grew to 16 MiB of buffers
+    const staging = store.putFile && store.stagingDir !== undefined ? store.stagingDir : undefined;
+    const builder = (): PackBuilder<FinishedPack | StagedPack> =>
+      staging !== undefined ? new PackBuilder<StagedPack>(opts.dataKey, opts.random, opts.packTargetBytes, new FilePackOutput(staging)) : new PackBuilder(opts.dataKey, opts.random, opts.packTargetBytes);
+    this.#builders = { [BlobType.data]: builder(), [BlobType.tree]: builder() };
     this.#slots = new Semaphore(opts.uploadConcurrency ?? 2);
     this.#encoders = new Semaphore(opts.encodeConcurrency ?? ENCODE_CONCURRENCY);
     const workers = opts.sealWorkers ?? 0;
-    this.#pool = workers > 0 ? new SealPool({ dataKey: opts.dataKey, compression: opts.compression, packTargetBytes: opts.packTargetBytes }, workers, (pack) => this.#onWorkerPack(pack, {})) : undefined;
+    this.#pool = workers > 0 ? new SealPool({ dataKey: opts.dataKey, compression: opts.compression, packTargetBytes: opts.packTargetBytes, ...(staging !== undefined ? { stagingDir: staging } : {}) }, workers, (pack) => this.#onWorkerPack(pack, {})) : undefined;
   }
 
   /** True when save() has copied a data blob by the time it returns its promise, so the caller
@@ -103,7 +107,7 @@ export class BlobWriter {
     if (this.#index.has(id) || this.#pending.has(key)) return false;
     this.#pending.add(key);
     if (this.#pool && type === BlobType.data) return this.#saveInWorker(key, id, data, opts);
-    let added: ReturnType<PackBuilder['add']>;
+    let added: ReturnType<PackBuilder<FinishedPack | StagedPack>['add']>;
     try {
       const encoded = await this.#encoders.with(() => encodeBlob(type, data, this.#opts.compression));
       opts.signal?.throwIfAborted();
@@ -150,7 +154,7 @@ export class BlobWriter {
   }
 
   /** A pack a seal worker finished: uploaded like the packs built here. */
-  #onWorkerPack(pack: FinishedPack, opts: Op): void {
+  #onWorkerPack(pack: FinishedPack | StagedPack, opts: Op): void {
     this.#packsQueued++;
     const started: Promise<void> = this.#upload(pack, opts, () => this.#packUploaded()).finally(() => this.#starting.delete(started));
     this.#starting.add(started);
@@ -172,11 +176,11 @@ export class BlobWriter {
   }
 
   /** Starts the upload of `pack` once an upload slot is free; `done` runs when it has ended. */
-  async #upload(pack: FinishedPack | undefined, opts: Op, done?: () => void): Promise<void> {
+  async #upload(pack: FinishedPack | StagedPack | undefined, opts: Op, done?: () => void): Promise<void> {
     if (!pack) return;
     await this.#slots.acquire();
-    const job = this.#store
-      .put({ kind: 'data', name: pack.packId }, pack.bytes, opts)
+    const ref = { kind: 'data', name: pack.packId } as const;
+    const job = ('file' in pack ? this.#putStaged(ref, pack.file, opts) : this.#store.put(ref, pack.bytes, opts))
       .then(() => {
         // the blobs stay pending (known to this writer) until an index file lists their pack
         this.#unindexed.push({ packId: pack.packId, salt: pack.salt, entries: pack.entries });
@@ -184,7 +188,7 @@ export class BlobWriter {
         if (this.#unindexed.length >= (this.#opts.indexEveryPacks ?? 16)) this.#queueIndexWrite(opts);
         // last, and never fatal: the pack is stored whatever becomes of its buffer
         try {
-          pack.release?.();
+          if ('release' in pack) pack.release?.();
         } catch {
           // the buffer is left to the garbage collector
         }
@@ -200,6 +204,16 @@ export class BlobWriter {
     this.#uploads.add(job);
   }
 
+  /** Stores a staged pack; a pack that could not be stored is removed (the writer fails). */
+  async #putStaged(ref: BlobRef, file: string, opts: Op): Promise<void> {
+    try {
+      await this.#store.putFile!(ref, file, opts);
+    } catch (err) {
+      await unlink(file).catch(() => undefined);
+      throw err;
+    }
+  }
+
   #packUploaded(): void {
     this.#packsQueued--;
     const waiters = this.#roomWaiters;
@@ -210,8 +224,14 @@ export class BlobWriter {
   /** Stops the seal workers: after flush, or after a failure (settle() calls it). A writer
    *  closed with blobs not yet flushed has lost them, and fails from then on. */
   async close(): Promise<void> {
+    // a pack left half-built (after a failure) is dropped, and a staged file with it
+    let unflushed = this.#pool?.unflushed === true;
+    for (const b of Object.values(this.#builders)) {
+      if (b.count > 0) unflushed = true;
+      b.discard();
+    }
+    if (unflushed) this.#failure ??= new Error('blob writer closed before its blobs were flushed');
     if (!this.#pool) return;
-    if (this.#pool.unflushed) this.#failure ??= new Error('blob writer closed before its blobs were flushed');
     await this.#pool.close();
   }
 

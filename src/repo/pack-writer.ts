@@ -5,16 +5,35 @@ import { BlobType, type BlobTypeId, ENTRY_BYTES, PACK_PREAMBLE_BYTES, PACK_SALT_
 import { SEAL_OVERHEAD, sealPieces } from '../core/seal.js';
 import type { IndexedPack } from '../core/index-format.js';
 
-/** A pack that is complete and ready to upload: its bytes are final and re-sendable. */
+/** A pack built in memory, complete and ready to upload: its bytes are final and re-sendable. */
 export interface FinishedPack extends IndexedPack {
   readonly bytes: Buffer;
   /** Called once the pack is stored, when its buffer may be reused (a seal worker's packs). */
   readonly release?: () => void;
 }
 
+/** A pack built as a file in a store's staging folder (see BlobStore.stagingDir), complete and
+ *  closed, to be handed to BlobStore.putFile. */
+export interface StagedPack extends IndexedPack {
+  readonly file: string;
+  readonly sizeBytes: number;
+}
+
 /** Gives a buffer of at least `n` bytes that owns its ArrayBuffer from offset 0 (a pack is
  *  written into it; it may be longer, and may be a spare one given back earlier). */
 export type PackAlloc = (n: number) => Buffer;
+
+/** Where a PackBuilder puts a pack's bytes as it seals them: a buffer (BufferPackOutput) or a
+ *  staged file (FilePackOutput, in seal workers). */
+export interface PackOutput<P extends IndexedPack> {
+  /** Appends `pieces` (`length` bytes in all) to the current pack; at most `reserve` bytes (its
+   *  header) will follow them. A pack's first append starts with its preamble. */
+  append(pieces: readonly Uint8Array[], length: number, reserve: number): void;
+  /** Appends `footer`, ends the pack and returns it. */
+  end(footer: Uint8Array, salt: Uint8Array, entries: PackEntry[]): P;
+  /** Drops the pack being written, if any (after a failure). */
+  discard(): void;
+}
 
 /** A pack's bytes beyond its target: room for the blob that crosses the target (up to a
  *  default max-size chunk, 8 MiB, with its seal) and for the header. A pack that would outgrow
@@ -27,29 +46,80 @@ const FIRST_BUFFER_BYTES = 256 * 1024;
 
 const footerBytes = (count: number): number => SEAL_OVERHEAD + 4 + count * ENTRY_BYTES + PACK_TRAILER_BYTES;
 
+/** Builds packs in memory: each pack in one buffer from `alloc`, grown by doubling up to
+ *  `maxBytes` (a pack's target + PACK_SLACK_BYTES). */
+export class BufferPackOutput implements PackOutput<FinishedPack> {
+  readonly #maxBytes: number;
+  readonly #alloc: PackAlloc;
+  #buf: Buffer | undefined;
+  #at = 0;
+
+  constructor(maxBytes: number, alloc: PackAlloc = (n) => Buffer.allocUnsafeSlow(n)) {
+    this.#maxBytes = maxBytes;
+    this.#alloc = alloc;
+  }
+
+  append(pieces: readonly Uint8Array[], length: number, reserve: number): void {
+    // room for the header too, so a pack of one blob larger than the slack grows once, not twice
+    const buf = this.#room(length + reserve);
+    for (const p of pieces) {
+      buf.set(p, this.#at);
+      this.#at += p.length;
+    }
+  }
+
+  end(footer: Uint8Array, salt: Uint8Array, entries: PackEntry[]): FinishedPack {
+    this.append([footer], footer.length, 0);
+    const bytes = this.#buf!.subarray(0, this.#at);
+    this.discard();
+    return { packId: plainHash(bytes) as PackId, salt, entries, bytes };
+  }
+
+  discard(): void {
+    this.#buf = undefined;
+    this.#at = 0;
+  }
+
+  /** The pack's buffer with room for `n` more bytes: a first one, or a larger one holding what
+   *  is written so far. */
+  #room(n: number): Buffer {
+    const need = this.#at + n;
+    const cur = this.#buf;
+    if (cur && need <= cur.length) return cur;
+    const cap = Math.min(this.#maxBytes, Math.max(FIRST_BUFFER_BYTES, 2 * (cur?.length ?? 0)));
+    const next = this.#alloc(Math.max(need, cap));
+    if (cur) cur.copy(next, 0, 0, this.#at);
+    this.#buf = next;
+    return next;
+  }
+}
+
 /**
- * Builds one pack at a time: seals blobs under the pack's subkey straight into the pack's
- * buffer, in the order they come, and when the pack reaches its target size hands back the
- * finished bytes (add() closes packs; finish() closes the last one). A pack stays within
- * target + PACK_SLACK_BYTES unless one blob alone is larger.
+ * Builds one pack at a time: seals blobs under the pack's subkey straight into its output, in
+ * the order they come, and when the pack reaches its target size hands back the finished pack
+ * (add() closes packs; finish() closes the last one). A pack stays within target +
+ * PACK_SLACK_BYTES unless one blob alone is larger. Packs are built in memory unless an output
+ * is given (FilePackOutput builds them as staged files).
  */
-export class PackBuilder {
+export class PackBuilder<P extends IndexedPack = FinishedPack> {
   readonly #dataKey: Uint8Array;
   readonly #random: RandomBytes;
   readonly #targetBytes: number;
-  readonly #alloc: PackAlloc;
+  readonly #out: PackOutput<P>;
   #salt: Uint8Array;
   #key: Buffer;
-  #buf: Buffer | undefined;
   /** Where the next blob goes (the preamble comes first). */
   #at = PACK_PREAMBLE_BYTES;
   #entries: PackEntry[] = [];
 
-  constructor(dataKey: Uint8Array, random: RandomBytes, targetBytes: number, alloc: PackAlloc = (n) => Buffer.allocUnsafeSlow(n)) {
+  /** `output`: where packs go; an allocator (or nothing) builds them in memory. */
+  constructor(dataKey: Uint8Array, random: RandomBytes, targetBytes: number, output?: PackAlloc | PackOutput<P>) {
     this.#dataKey = dataKey;
     this.#random = random;
     this.#targetBytes = targetBytes;
-    this.#alloc = alloc;
+    // an allocator (or none) means memory: a FinishedPack, which is P's default; a caller that
+    // names another P passes its output (a cast, since TS cannot tie P's default to the argument)
+    this.#out = typeof output === 'object' ? output : (new BufferPackOutput(targetBytes + PACK_SLACK_BYTES, output) as unknown as PackOutput<P>);
     this.#salt = random(PACK_SALT_BYTES);
     this.#key = packKey(dataKey, this.#salt);
   }
@@ -80,8 +150,8 @@ export class PackBuilder {
   /** Seals an encoded blob in as writers do: the pack is closed first when the blob would take
    *  it past target + PACK_SLACK_BYTES (see fits), and closed after the blob once it reaches
    *  its target. Returns the blob's sealed length and the packs closed, in order. */
-  add(type: BlobTypeId, id: Uint8Array, codec: number, body: Uint8Array, rawLength: number): { sealed: number; closed: FinishedPack[] } {
-    const closed: FinishedPack[] = [];
+  add(type: BlobTypeId, id: Uint8Array, codec: number, body: Uint8Array, rawLength: number): { sealed: number; closed: P[] } {
+    const closed: P[] = [];
     if (!this.fits(body.length)) closed.push(this.finish()!);
     const sealed = this.addEncoded(type, id, codec, body, rawLength);
     if (this.full) closed.push(this.finish()!);
@@ -94,47 +164,39 @@ export class PackBuilder {
     const sealed = sealPieces(this.#key, [Uint8Array.of(codec), body], this.#random, blobAad(type, id));
     let length = 0;
     for (const p of sealed) length += p.length;
-    // room for the header too, so a pack of one blob larger than the slack grows once, not twice
-    const buf = this.#room(length + footerBytes(this.#entries.length + 1));
+    const reserve = footerBytes(this.#entries.length + 1);
+    if (this.#entries.length === 0) {
+      const preamble = packPreamble(this.#salt);
+      this.#out.append([preamble, ...sealed], preamble.length + length, reserve);
+    } else this.#out.append(sealed, length, reserve);
     const offset = this.#at;
-    for (const p of sealed) {
-      buf.set(p, this.#at);
-      this.#at += p.length;
-    }
+    this.#at += length;
     this.#entries.push({ type, id: Uint8Array.from(id), offset, length, rawLength });
     return length;
   }
 
   /** Finishes the pack (its blobs, then the sealed header) and starts a new one. Returns
    *  undefined when the pack is empty. */
-  finish(): FinishedPack | undefined {
+  finish(): P | undefined {
     if (this.#entries.length === 0) return undefined;
     const entries = this.#entries;
     const footer = packFooter(this.#key, entries, this.#random);
-    const buf = this.#room(footer.length);
-    buf.set(footer, this.#at);
-    const bytes = buf.subarray(0, this.#at + footer.length);
-    const done: FinishedPack = { packId: plainHash(bytes) as PackId, salt: this.#salt, entries, bytes };
-    this.#salt = this.#random(PACK_SALT_BYTES);
-    this.#key = packKey(this.#dataKey, this.#salt);
-    this.#buf = undefined;
-    this.#at = PACK_PREAMBLE_BYTES;
-    this.#entries = [];
+    const done = this.#out.end(footer, this.#salt, entries);
+    this.#next();
     return done;
   }
 
-  /** The pack's buffer with room for `n` more bytes: the first one (with the preamble written),
-   *  or a larger one holding what is written so far. */
-  #room(n: number): Buffer {
-    const need = this.#at + n;
-    const cur = this.#buf;
-    if (cur && need <= cur.length) return cur;
-    const cap = Math.min(this.#targetBytes + PACK_SLACK_BYTES, Math.max(FIRST_BUFFER_BYTES, 2 * (cur?.length ?? 0)));
-    const next = this.#alloc(Math.max(need, cap));
-    if (cur) cur.copy(next, 0, 0, this.#at);
-    else packPreamble(this.#salt).copy(next, 0);
-    this.#buf = next;
-    return next;
+  /** Drops the pack being built (after a failure): its blobs are in no pack. */
+  discard(): void {
+    this.#out.discard();
+    if (this.#entries.length > 0) this.#next();
+  }
+
+  #next(): void {
+    this.#salt = this.#random(PACK_SALT_BYTES);
+    this.#key = packKey(this.#dataKey, this.#salt);
+    this.#at = PACK_PREAMBLE_BYTES;
+    this.#entries = [];
   }
 }
 

@@ -1,16 +1,19 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { CompressionParams } from '../core/codec.js';
+import { CairnError, type ErrorCode } from '../core/errors.js';
 import { ID_BYTES, type PackId } from '../core/ids.js';
 import type { PackEntry } from '../core/pack-format.js';
 import type { BlobTypeId } from '../core/pack-format.js';
-import type { FinishedPack } from './pack-writer.js';
+import type { FinishedPack, StagedPack } from './pack-writer.js';
 
 /** What a seal worker is started with. */
 export interface SealWorkerInit {
   readonly dataKey: Uint8Array;
   readonly compression: CompressionParams;
   readonly packTargetBytes: number;
+  /** Where packs are built as files (the store's stagingDir); else in memory. */
+  readonly stagingDir?: string;
 }
 
 /** Main thread to seal worker. A batch is blobs laid end to end in `buf`, their ids in `ids`
@@ -18,6 +21,8 @@ export interface SealWorkerInit {
 export type ToSealWorker =
   | { t: 'batch'; seq: number; ids: ArrayBuffer; lengths: Uint32Array; buf: ArrayBuffer }
   | { t: 'flush'; seq: number }
+  /** Drop the pack being built (the pool is closing). */
+  | { t: 'discard'; seq: number }
   /** A pack's buffer, given back once the pack is stored. */
   | { t: 'spare'; buf: ArrayBuffer };
 
@@ -26,9 +31,12 @@ export type ToSealWorker =
  *  transferred buffer. */
 export type FromSealWorker =
   | { t: 'pack'; packId: string; salt: Uint8Array; ids: Uint8Array; meta: Uint32Array; bytes: ArrayBuffer; length: number }
+  /** A pack built as a file in the staging folder. */
+  | { t: 'staged'; packId: string; salt: Uint8Array; ids: Uint8Array; meta: Uint32Array; file: string; sizeBytes: number }
   | { t: 'sealed'; seq: number; sealed: Uint32Array; buf: ArrayBuffer }
-  | { t: 'failed'; seq: number; message: string }
-  | { t: 'flushed'; seq: number };
+  | { t: 'failed'; seq: number; message: string; code?: ErrorCode; hint?: string }
+  | { t: 'flushed'; seq: number }
+  | { t: 'discarded'; seq: number };
 
 /** Bytes of blobs gathered into one message: few messages for many small files, and a batch
  *  small enough that both workers stay fed. */
@@ -41,6 +49,8 @@ const WORKER_YOUNG_GENERATION_MB = 4;
  *  answer, and a fresh one per batch (2.4 GB of them on a 2.9 GB first backup) was garbage
  *  that grew the heap until the next GC. A few cover the batches in flight. */
 const SPARE_BUFFERS = 4;
+/** How long close() waits for a worker to drop its pack before it stops the worker anyway. */
+const DISCARD_WAIT_MS = 2000;
 
 /** Seal workers for a machine: one per core besides the main thread's, which walks, reads and
  *  hashes; the workers compress and seal, most of a first backup's cpu. On 2 cores one worker
@@ -68,6 +78,8 @@ interface Slot {
   outstanding: number;
   readonly batches: Map<number, { bytes: number; waiters: Waiter[] }>;
   readonly flushes: Map<number, { resolve(): void; reject(err: unknown): void }>;
+  readonly discards: Map<number, () => void>;
+  exited: boolean;
 }
 
 /**
@@ -80,7 +92,7 @@ interface Slot {
 export class SealPool {
   readonly #init: SealWorkerInit;
   readonly #size: number;
-  readonly #onPack: (pack: FinishedPack) => void;
+  readonly #onPack: (pack: FinishedPack | StagedPack) => void;
   readonly #slots: Slot[] = [];
   #open: Batch | undefined;
   /** The open batch's ids (one batch is open at a time; each send copies out what it holds). */
@@ -95,7 +107,7 @@ export class SealPool {
   #added = 0;
   #flushed = 0;
 
-  constructor(init: SealWorkerInit, workers: number, onPack: (pack: FinishedPack) => void) {
+  constructor(init: SealWorkerInit, workers: number, onPack: (pack: FinishedPack | StagedPack) => void) {
     if (!(workers >= 1)) throw new RangeError(`seal workers must be ≥ 1, got ${workers}`);
     this.#init = init;
     this.#size = workers;
@@ -163,12 +175,28 @@ export class SealPool {
     if (this.#failure) throw this.#failure.err;
   }
 
-  /** Stops the workers; blobs still in flight fail, and so do later calls. */
+  /** Stops the workers; blobs still in flight fail, and so do later calls. Each worker first
+   *  drops the pack it was building (a staged file is removed), unless it fails to answer
+   *  within DISCARD_WAIT_MS. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#fail(new Error('seal pool closed'));
-    await Promise.all(this.#slots.splice(0).map((s) => s.worker.terminate()));
+    const slots = this.#slots.splice(0);
+    await Promise.all(
+      slots.map(async (slot) => {
+        if (!slot.exited) await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, DISCARD_WAIT_MS).unref();
+          slot.discards.set(++this.#seq, () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          slot.worker.once('exit', resolve);
+          slot.worker.postMessage({ t: 'discard', seq: this.#seq } satisfies ToSealWorker);
+        });
+        await slot.worker.terminate();
+      }),
+    );
   }
 
   #send(): void {
@@ -224,10 +252,11 @@ export class SealPool {
     const worker = new Worker(sealWorkerUrl(), { workerData: this.#init, name: 'cairn-seal', resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     // a worker never keeps the process alive: an abandoned pool must not hang the CLI
     worker.unref();
-    const slot: Slot = { worker, outstanding: 0, batches: new Map(), flushes: new Map() };
+    const slot: Slot = { worker, outstanding: 0, batches: new Map(), flushes: new Map(), discards: new Map(), exited: false };
     worker.on('message', (msg: FromSealWorker) => this.#onMessage(slot, msg));
     worker.on('error', (err) => this.#fail(new Error(`seal worker failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
+      slot.exited = true;
       if (!this.#closed) this.#fail(new Error(`seal worker exited with code ${code}`));
     });
     this.#slots.push(slot);
@@ -237,22 +266,16 @@ export class SealPool {
   #onMessage(slot: Slot, msg: FromSealWorker): void {
     switch (msg.t) {
       case 'pack': {
-        const entries: PackEntry[] = [];
-        for (let i = 0; i < msg.meta.length / 4; i++) {
-          entries.push({
-            type: msg.meta[4 * i]! as BlobTypeId,
-            id: msg.ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES),
-            offset: msg.meta[4 * i + 1]!,
-            length: msg.meta[4 * i + 2]!,
-            rawLength: msg.meta[4 * i + 3]!,
-          });
-        }
+        const entries = packEntries(msg.ids, msg.meta);
         const release = (): void => {
           if (!this.#closed) slot.worker.postMessage({ t: 'spare', buf: msg.bytes } satisfies ToSealWorker, [msg.bytes]);
         };
         this.#onPack({ packId: msg.packId as PackId, salt: msg.salt, entries, bytes: Buffer.from(msg.bytes, 0, msg.length), release });
         return;
       }
+      case 'staged':
+        this.#onPack({ packId: msg.packId as PackId, salt: msg.salt, entries: packEntries(msg.ids, msg.meta), file: msg.file, sizeBytes: msg.sizeBytes });
+        return;
       case 'sealed': {
         const b = slot.batches.get(msg.seq);
         if (!b) return;
@@ -263,7 +286,11 @@ export class SealPool {
         return;
       }
       case 'failed':
-        this.#fail(new Error(msg.message));
+        this.#fail(msg.code ? new CairnError(msg.code, msg.message, msg.hint !== undefined ? { hint: msg.hint } : {}) : new Error(msg.message));
+        return;
+      case 'discarded':
+        slot.discards.get(msg.seq)?.();
+        slot.discards.delete(msg.seq);
         return;
       case 'flushed':
         slot.flushes.get(msg.seq)?.resolve();
@@ -286,6 +313,21 @@ export class SealPool {
     this.#open = undefined;
     if (open) for (const w of open.waiters) w.reject(failure);
   }
+}
+
+/** A pack's entries from their ids and meta (see FromSealWorker). */
+function packEntries(ids: Uint8Array, meta: Uint32Array): PackEntry[] {
+  const entries: PackEntry[] = [];
+  for (let i = 0; i < meta.length / 4; i++) {
+    entries.push({
+      type: meta[4 * i]! as BlobTypeId,
+      id: ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES),
+      offset: meta[4 * i + 1]!,
+      length: meta[4 * i + 2]!,
+      rawLength: meta[4 * i + 3]!,
+    });
+  }
+  return entries;
 }
 
 /** The worker's script. Under a TypeScript runner (vitest, tsx) this module is

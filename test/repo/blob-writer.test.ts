@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LocalBlobStore } from '../../src/backend/local-store.js';
 import { createMemoryStore } from '../../src/backend/memory-store.js';
 import { CairnError } from '../../src/core/errors.js';
 import { IdHasher, plainHash } from '../../src/core/hash.js';
@@ -23,12 +27,30 @@ const BASE_OPTS: BlobWriterOptions = { dataKey: DATA_KEY, compression: { codec: 
 const blobs = (count: number, sizeBytes: number, seed = 1): Uint8Array[] => Array.from({ length: count }, (_, i) => xorshiftBytes(sizeBytes, seed * 100_000 + i + 1));
 
 // The same contract with data blobs sealed on this thread and on seal workers (built from dist/).
-describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
+// On a memory store packs are built in memory; on a local store, as staged files it renames.
+describe.each([
+  [0, 'memory'],
+  [2, 'memory'],
+  [0, 'local'],
+  [2, 'local'],
+] as const)('BlobWriter (seal workers: %i, %s store)', (sealWorkers, storeKind) => {
   const OPTS: BlobWriterOptions = { ...BASE_OPTS, sealWorkers };
   const open: BlobWriter[] = [];
+  const roots: string[] = [];
   afterEach(async () => {
     await Promise.all(open.splice(0).map((w) => w.close()));
+    // every staged pack was stored or removed, whatever became of the writer
+    for (const root of roots.splice(0)) {
+      expect(readdirSync(root).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+      rmSync(root, { recursive: true, force: true });
+    }
   });
+  const newStore = (): BlobStore => {
+    if (storeKind === 'memory') return createMemoryStore();
+    const root = mkdtempSync(join(tmpdir(), 'cairn-writer-'));
+    roots.push(root);
+    return new LocalBlobStore(root);
+  };
   /** A writer closed after the test (it may own worker threads). */
   class BlobWriter extends RealBlobWriter {
     constructor(...args: ConstructorParameters<typeof RealBlobWriter>) {
@@ -38,7 +60,7 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
   }
 
   it('writes several packs of about the target size, then one index file listing them all on flush', async () => {
-    const store = createMemoryStore();
+    const store = newStore();
     const index = new CompactIndex();
     const w = new BlobWriter(store, index, OPTS);
     const datas = blobs(40, 100_000);
@@ -58,7 +80,7 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
   });
 
   it('closes a pack before a blob that would take it past target + slack; every blob reads back', async () => {
-    const store = createMemoryStore();
+    const store = newStore();
     const index = new CompactIndex();
     const w = new BlobWriter(store, index, OPTS);
     // 0.9 MiB (under the 1 MiB target), then a blob that would take that pack past 1 + 9 MiB
@@ -76,8 +98,9 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
     for (const d of datas) expect(Buffer.from(await reader.load(BlobType.data, HASHER.id(d))).equals(Buffer.from(d))).toBe(true);
   });
 
-  it.runIf(sealWorkers > 0)('gives the buffer of a stored pack back to its worker, and every blob reads back', async () => {
-    const store = createMemoryStore();
+  // (packs in memory: a store that takes files gets none)
+  it.runIf(sealWorkers > 0 && storeKind === 'memory')('gives the buffer of a stored pack back to its worker, and every blob reads back', async () => {
+    const store = newStore();
     const bodies: Uint8Array[] = [];
     const recording: BlobStore = Object.assign(Object.create(store) as BlobStore, {
       put: (ref: BlobRef, body: Uint8Array, opts?: PutOptions) => {
@@ -98,7 +121,7 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
   });
 
   it('names each pack by the hash of its bytes, and its header agrees with the index file', async () => {
-    const store = createMemoryStore();
+    const store = newStore();
     const w = new BlobWriter(store, new CompactIndex(), OPTS);
     for (const d of blobs(15, 100_000, 2)) await w.save(BlobType.data, HASHER.raw(d), d);
     const [indexId] = await w.flush();
@@ -114,7 +137,7 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
   });
 
   it('adds a blob once: a second save of the same id returns false, in flight or indexed', async () => {
-    const store = createMemoryStore();
+    const store = newStore();
     const w = new BlobWriter(store, new CompactIndex(), OPTS);
     const d = lowEntropyText(10_000);
     const id = HASHER.raw(d);
@@ -130,7 +153,7 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
   });
 
   it('counts every blob of concurrent saves in its stats', async () => {
-    const w = new BlobWriter(createMemoryStore(), new CompactIndex(), OPTS);
+    const w = new BlobWriter(newStore(), new CompactIndex(), OPTS);
     const datas = blobs(20, 50_000, 9);
     const added = await Promise.all(datas.map((d) => w.save(BlobType.data, HASHER.raw(d), d)));
     expect(added.every(Boolean)).toBe(true);
@@ -138,14 +161,14 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
   });
 
   it('deduplicates concurrent saves of the same blob', async () => {
-    const w = new BlobWriter(createMemoryStore(), new CompactIndex(), OPTS);
+    const w = new BlobWriter(newStore(), new CompactIndex(), OPTS);
     const d = lowEntropyText(10_000);
     const results = await Promise.all([1, 2, 3].map(() => w.save(BlobType.data, HASHER.raw(d), d)));
     expect(results.filter(Boolean)).toHaveLength(1);
   });
 
   it('skips blobs the index already has', async () => {
-    const store = createMemoryStore();
+    const store = newStore();
     const index = new CompactIndex();
     const d = lowEntropyText(1000);
     index.addPack('ab'.repeat(32) as never, new Uint8Array(16), [{ type: BlobType.data, id: HASHER.raw(d), offset: 24, length: 10, rawLength: 1000 }]);
@@ -156,7 +179,7 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
   });
 
   it('keeps data and tree blobs in separate packs', async () => {
-    const store = createMemoryStore();
+    const store = newStore();
     const w = new BlobWriter(store, new CompactIndex(), OPTS);
     const data = lowEntropyText(5000);
     const tree = Buffer.from(JSON.stringify({ nodes: [] }));
@@ -169,7 +192,7 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
   });
 
   it('writes an index file every `indexEveryPacks` packs, each pack listed once', async () => {
-    const store = createMemoryStore();
+    const store = newStore();
     const w = new BlobWriter(store, new CompactIndex(), { ...OPTS, indexEveryPacks: 2 });
     for (const d of blobs(60, 100_000, 3)) await w.save(BlobType.data, HASHER.raw(d), d);
     const written = await w.flush();
@@ -183,13 +206,13 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
   });
 
   it('returns nothing and writes nothing when flushed empty', async () => {
-    const store = createMemoryStore();
+    const store = newStore();
     expect(await new BlobWriter(store, new CompactIndex(), OPTS).flush()).toEqual([]);
     expect(await namesOf(store, 'index')).toEqual([]);
   });
 
   it('fails flush, and the next save, when a pack upload fails; never indexes the lost pack', async () => {
-    const inner = createMemoryStore();
+    const inner = newStore();
     const failing: Pick<BlobStore, 'put'> = {
       put: async (ref: BlobRef, body: Uint8Array, opts?: PutOptions) => {
         if (ref.kind === 'data') throw new CairnError('E_IO', 'disk on fire', { retryable: true });
@@ -209,8 +232,26 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
     expect(await namesOf(inner, 'index')).toEqual([]);
   });
 
+  it.runIf(storeKind === 'local')('fails flush when a staged pack cannot be stored, and removes the staged file', async () => {
+    const inner = newStore();
+    const failing: Pick<BlobStore, 'put' | 'putFile' | 'stagingDir'> = {
+      put: (ref, body, opts) => inner.put(ref, body, opts),
+      stagingDir: inner.stagingDir!,
+      putFile: async () => {
+        throw new CairnError('E_IO', 'disk on fire');
+      },
+    };
+    const w = new BlobWriter(failing, new CompactIndex(), OPTS);
+    const d = lowEntropyText(5000);
+    await w.save(BlobType.data, HASHER.raw(d), d);
+    await expect(w.flush()).rejects.toThrow('disk on fire');
+    await w.settle();
+    expect(readdirSync(inner.stagingDir!).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    expect(await namesOf(inner, 'data')).toEqual([]);
+  });
+
   it('fails flush when the index file cannot be written', async () => {
-    const inner = createMemoryStore();
+    const inner = newStore();
     const failing: Pick<BlobStore, 'put'> = {
       put: async (ref, body, opts) => {
         if (ref.kind === 'index') throw new CairnError('E_IO', 'index folder gone');
@@ -225,7 +266,7 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
   });
 
   it('stops at an aborted signal', async () => {
-    const w = new BlobWriter(createMemoryStore(), new CompactIndex(), OPTS);
+    const w = new BlobWriter(newStore(), new CompactIndex(), OPTS);
     const d = lowEntropyText(5000);
     await expect(w.save(BlobType.data, HASHER.raw(d), d, { signal: AbortSignal.abort() })).rejects.toThrow();
   });
@@ -236,7 +277,7 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
   // skips it via known(), flush succeeds, and a snapshot can reference a blob that was never
   // stored. Fix: `try { encode …; builder.addEncoded(…) } catch (err) { this.#pending.delete(key); throw err; }`.
   it('does not count a blob whose save was aborted as known, and stores it on the next save', async () => {
-    const store = createMemoryStore();
+    const store = newStore();
     const w = new BlobWriter(store, new CompactIndex(), OPTS);
     const d = lowEntropyText(5000);
     await expect(w.save(BlobType.data, HASHER.raw(d), d, { signal: AbortSignal.abort() })).rejects.toThrow();
@@ -247,7 +288,7 @@ describe.each([0, 2])('BlobWriter (seal workers: %i)', (sealWorkers) => {
   });
 
   it('returns the ids of every index file written so far from each flush', async () => {
-    const store = createMemoryStore();
+    const store = newStore();
     const w = new BlobWriter(store, new CompactIndex(), OPTS);
     const [a, b] = blobs(2, 1000, 4);
     await w.save(BlobType.data, HASHER.raw(a!), a!);
@@ -273,10 +314,14 @@ describe('BlobWriter and the shared index', () => {
     expect((await namesOf(store, 'data')).length).toBeGreaterThan(0);
     expect(await namesOf(store, 'index')).toEqual([]);
     expect(index.size).toBe(0);
-    expect(data.every((b) => writer.known(HASHER.raw(b)))).toBe(true);
-    // a writer that failed here (never flushed) leaves the shared index true to the disk; one that
-    // flushes publishes everything
-    await writer.flush();
+    // a writer that failed here (never flushed) leaves the shared index true to the disk, and
+    // has dropped the pack it was building: it can no longer flush
+    await expect(writer.flush()).rejects.toThrow('blob writer closed before its blobs were flushed');
+    expect(index.size).toBe(0);
+    // one that flushes publishes everything
+    const next = new RealBlobWriter(store, index, OPTS);
+    for (const b of data) await next.save(BlobType.data, HASHER.raw(b), b);
+    await next.flush();
     expect(index.size).toBe(5);
     expect(await namesOf(store, 'index')).toHaveLength(1);
   });

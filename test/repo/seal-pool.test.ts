@@ -1,14 +1,18 @@
 // The seal workers as backups run them (the worker script is the built dist/repo/seal-worker.js):
 // every blob comes back sealed in exactly one pack that opens with the data key, the caller's
 // buffer is free once add() returns, and a worker that fails takes every blob in flight with it.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LocalBlobStore } from '../../src/backend/local-store.js';
 import { createMemoryStore } from '../../src/backend/memory-store.js';
 import { IdHasher, plainHash } from '../../src/core/hash.js';
 import type { PackId } from '../../src/core/ids.js';
 import { BlobType } from '../../src/core/pack-format.js';
 import { BlobReader } from '../../src/repo/blob-reader.js';
 import { CompactIndex } from '../../src/repo/compact-index.js';
-import type { FinishedPack } from '../../src/repo/pack-writer.js';
+import type { FinishedPack, StagedPack } from '../../src/repo/pack-writer.js';
 import { readPackIndex } from '../../src/repo/repository.js';
 import { SealPool, type SealWorkerInit } from '../../src/repo/seal-pool.js';
 import { lowEntropyText, xorshiftBytes } from '../core/fixtures.js';
@@ -19,15 +23,33 @@ const HASHER = new IdHasher(ID_KEY);
 const INIT: SealWorkerInit = { dataKey: DATA_KEY, compression: { codec: 'zstd', level: 3 }, packTargetBytes: 1024 * 1024 };
 
 const pools: SealPool[] = [];
+const dirs: string[] = [];
 afterEach(async () => {
   await Promise.all(pools.splice(0).map((p) => p.close()));
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
 function newPool(init: SealWorkerInit = INIT, workers = 2): { pool: SealPool; packs: FinishedPack[] } {
-  const packs: FinishedPack[] = [];
+  const { pool, packs } = newAnyPool(init, workers);
+  return { pool, packs: packs as FinishedPack[] };
+}
+
+function newAnyPool(init: SealWorkerInit, workers = 2): { pool: SealPool; packs: (FinishedPack | StagedPack)[] } {
+  const packs: (FinishedPack | StagedPack)[] = [];
   const pool = new SealPool(init, workers, (p) => packs.push(p));
   pools.push(pool);
   return { pool, packs };
+}
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'cairn-seal-'));
+  dirs.push(d);
+  return d;
+}
+
+/** The staged files (`.tmp-*`) in `dir`. */
+function stagedFiles(dir: string): string[] {
+  return readdirSync(dir).filter((n) => n.startsWith('.tmp-'));
 }
 
 /** Small text files, medium random ones and a few chunk-sized blobs, all distinct. */
@@ -65,6 +87,53 @@ describe('SealPool', () => {
       expect(Buffer.compare(await reader.load(BlobType.data, HASHER.id(b)), b)).toBe(0);
       expect(index.lookup(id)?.length).toBe(sealed[i]);
     }
+  });
+
+  it('builds packs as files in the staging folder when given one, which a local store takes by rename', async () => {
+    const repo = tempDir();
+    const store = new LocalBlobStore(repo);
+    const { pool, packs } = newAnyPool({ ...INIT, stagingDir: store.stagingDir! });
+    const blobs = mixedBlobs();
+    await Promise.all(blobs.map((b) => pool.add(BlobType.data, HASHER.raw(b), b)));
+    await pool.flush();
+    expect(packs.length).toBeGreaterThanOrEqual(3);
+    const index = new CompactIndex();
+    for (const p of packs) {
+      if (!('file' in p)) throw new Error('expected a staged pack');
+      expect(p.file.startsWith(join(repo, '.tmp-'))).toBe(true);
+      const bytes = readFileSync(p.file);
+      expect(bytes.length).toBe(p.sizeBytes);
+      expect(plainHash(bytes)).toBe(p.packId);
+      await store.putFile({ kind: 'data', name: p.packId }, p.file);
+      expect(existsSync(p.file)).toBe(false);
+      const header = await readPackIndex(store, DATA_KEY, p.packId as PackId, p.sizeBytes);
+      expect(header.entries.length).toBe(p.entries.length);
+      index.addPack(p.packId, p.salt, p.entries);
+    }
+    expect(stagedFiles(repo)).toEqual([]);
+    const reader = new BlobReader(store, index, DATA_KEY, HASHER);
+    for (const b of blobs) expect(Buffer.compare(await reader.load(BlobType.data, HASHER.id(b)), b)).toBe(0);
+  });
+
+  it('removes the staged file of the pack it was building when closed unflushed', async () => {
+    const dir = tempDir();
+    const { pool } = newAnyPool({ ...INIT, packTargetBytes: 64 << 20, stagingDir: dir }, 1);
+    const blobs = Array.from({ length: 8 }, (_, i) => Buffer.from(xorshiftBytes(200_000, 300 + i)));
+    await Promise.all(blobs.map((b) => pool.add(BlobType.data, HASHER.raw(b), b)));
+    expect(stagedFiles(dir).length).toBe(1);
+    await pool.close();
+    expect(stagedFiles(dir)).toEqual([]);
+  });
+
+  it('fails with the path when its staging folder cannot take a file, and leaves nothing there', async () => {
+    const dir = tempDir();
+    const notDir = join(dir, 'file');
+    writeFileSync(notDir, 'x');
+    const { pool } = newAnyPool({ ...INIT, stagingDir: notDir }, 1);
+    const b = lowEntropyText(5000);
+    await expect(pool.add(BlobType.data, HASHER.raw(b), b)).rejects.toThrow(`creating ${notDir}/.tmp-`);
+    await expect(pool.flush()).rejects.toThrow(/ENOTDIR/);
+    expect(readdirSync(dir)).toEqual(['file']);
   });
 
   it('copies a blob before add() returns: the caller may overwrite its buffer at once', async () => {
