@@ -1,12 +1,6 @@
 #!/usr/bin/env node
 import v8 from 'node:v8';
 
-// Restore creates files 16 at a time, and on ext4 here creates in flight overlap well (18k files:
-// 5.7 s one at a time, 1.9 s sixteen at a time), so it gets eight libuv threads. Backup keeps
-// four: its pool work is compression, and eight threads on two cores made it slower (43 s vs
-// 31 s on 150k files). Set before anything touches the pool; an operator's own setting wins.
-if (process.argv.slice(2).includes('restore')) process.env.UV_THREADPOOL_SIZE ??= '8';
-
 // V8 lets the old generation grow up to 4x what survived the last full GC when GC is cheap, and
 // a backup's walk promotes much short-lived garbage: its heap reached 80-110 MiB around 16-31
 // MiB alive. At 2x it stays far smaller for no measured cost in speed (docs/decisions.md §26).

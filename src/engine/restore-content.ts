@@ -1,5 +1,6 @@
-import { close, closeSync, constants, fchmod, fchmodSync, fchown, fchownSync, ftruncate, ftruncateSync, futimes, futimesSync, open, openSync, unlinkSync, write, writeSync } from 'node:fs';
-import { Semaphore, mapBounded } from '../core/bounded.js';
+import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { mapBounded } from '../core/bounded.js';
 import { CairnError } from '../core/errors.js';
 import { fromHex } from '../core/ids.js';
 import type { TreeNode } from '../core/tree.js';
@@ -7,6 +8,7 @@ import type { Op } from '../repo/blob-store.js';
 import { notIndexed } from '../repo/blob-reader.js';
 import type { CompactIndex } from '../repo/compact-index.js';
 import type { Repository } from '../repo/repository.js';
+import { FileWritePool, type WholeFile } from './file-write-pool.js';
 import type { ProgressSink } from './progress.js';
 
 /** File flags in the plan. */
@@ -31,10 +33,11 @@ const BLOB_CONCURRENCY = 4;
 const MERGE_GAP_BYTES = 4 * 1024 * 1024;
 /** Files kept open while partly written; more are closed and reopened as needed. */
 const MAX_OPEN_FILES = 256;
-/** Files of one blob created, written and closed at once, each one chain of callbacks on the
- *  libuv pool (8 threads for restore): creating files costs ~300 µs here and creates overlap
- *  well (18k files: 1.4 s with 16 in flight, ~56 µs of main thread each). */
-const WHOLE_FILE_CONCURRENCY = 16;
+/** Worker threads that create and write whole files: creating a file is mostly kernel time
+ *  (~65 µs here), which spreads over cores (docs/decisions.md §29). */
+function fileWriteWorkers(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
 
 /** How a file's metadata is applied once its content is complete. */
 export interface MetaOptions {
@@ -85,8 +88,8 @@ export class ContentRestorer {
   #blobTotal = 0;
   /** Files (numbers) with an open descriptor, oldest first. */
   readonly #open: number[] = [];
-  readonly #wholeSlots = new Semaphore(WHOLE_FILE_CONCURRENCY);
-  readonly #whole = new Set<Promise<void>>();
+  /** Writes the files of one blob (most files) on worker threads. */
+  readonly #writer: FileWritePool;
   files = 0;
   bytes = 0;
 
@@ -97,6 +100,7 @@ export class ContentRestorer {
     this.#progress = progress;
     this.#meta = meta;
     this.#onError = onError;
+    this.#writer = new FileWritePool(fileWriteWorkers(), meta.owners);
   }
 
   /** Plans the content of a file (nothing may exist at `dest`); a file with nothing to read is
@@ -196,10 +200,17 @@ export class ContentRestorer {
       throw err;
     } finally {
       // also on failure or abort: no write may still be running, no descriptor left open
-      while (this.#whole.size > 0) await Promise.allSettled([...this.#whole]);
+      await this.close();
       for (const f of this.#open.splice(0)) this.#closeFd(f);
       if (stopped) this.#removeUnfinished();
     }
+  }
+
+  /** Waits for the files handed to the file writers and stops them; run() does so itself, and
+   *  a caller whose walk failed before run() calls this. */
+  async close(): Promise<void> {
+    await this.#writer.drain();
+    await this.#writer.close();
   }
 
   /** After an abort (or any failure that stops the run): removes every file created but not
@@ -252,45 +263,30 @@ export class ContentRestorer {
     }
   }
 
-  /** Creates, writes and finishes a file of at most one blob in one chain of callbacks (see
-   *  WHOLE_FILE_CONCURRENCY); waits only for a slot, not for the write. */
+  /** Creates, writes and finishes a file of at most one blob on the file-write workers (see
+   *  FileWritePool); waits only for room, not for the write. */
   async #writeWhole(f: number, data: Uint8Array, offset: number): Promise<void> {
     if (this.#flags[f]! & FAILED) return;
-    await this.#wholeSlots.acquire();
-    const size = this.#size[f]!;
-    const mtime = this.#mtime[f]!;
-    const [mode, uid, gid] = [this.#modeUidGid[3 * f]!, this.#modeUidGid[3 * f + 1]!, this.#modeUidGid[3 * f + 2]!];
-    const owners = this.#meta.owners;
-    const job = new Promise<void>((resolve, reject) => {
-      open(this.#path(f), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600, (err, fd) => {
-        if (err) return reject(err);
-        this.#flags[f]! |= CREATED;
-        const fail = (e: Error): void => close(fd, () => reject(e));
-        const steps: ((next: (e: Error | null) => void) => void)[] = [];
-        if (data.length > 0) steps.push((next) => writeAll(fd, data, offset, next));
-        if (offset + data.length !== size) steps.push((next) => ftruncate(fd, size, next));
-        if (owners) steps.push((next) => fchown(fd, uid, gid, next));
-        steps.push((next) => fchmod(fd, mode, next));
-        steps.push((next) => futimes(fd, mtime, mtime, next));
-        const run = (i: number): void => {
-          if (i === steps.length) return close(fd, (e) => (e ? reject(e) : resolve()));
-          steps[i]!((e) => (e ? fail(e) : run(i + 1)));
-        };
-        run(0);
-      });
-    })
-      .then(() => {
-        this.#pending[f] = 0;
-        this.bytes += data.length;
-        this.files++;
-        this.#progress.add(1, data.length);
-      })
-      .catch((err: unknown) => this.#fail(f, err))
-      .finally(() => {
-        this.#wholeSlots.release();
-        this.#whole.delete(job);
-      });
-    this.#whole.add(job);
+    if (!this.#writer.hasRoom) await this.#writer.room();
+    const file: WholeFile = {
+      path: this.#path(f),
+      data,
+      offset,
+      size: this.#size[f]!,
+      mode: this.#modeUidGid[3 * f]!,
+      uid: this.#modeUidGid[3 * f + 1]!,
+      gid: this.#modeUidGid[3 * f + 2]!,
+      mtime: this.#mtime[f]!,
+    };
+    const n = data.length;
+    this.#writer.write(file, (err, created) => {
+      if (created) this.#flags[f]! |= CREATED;
+      if (err) return this.#fail(f, err);
+      this.#pending[f] = 0;
+      this.bytes += n;
+      this.files++;
+      this.#progress.add(1, n);
+    });
   }
 
   #write(f: number, data: Uint8Array, offset: number): void {
@@ -371,20 +367,6 @@ export class ContentRestorer {
 }
 
 const EMPTY = new Uint8Array(0);
-
-/** write() until all of `data` is written at `offset`. */
-function writeAll(fd: number, data: Uint8Array, offset: number, cb: (err: Error | null) => void): void {
-  let done = 0;
-  const step = (): void => {
-    write(fd, data, done, data.length - done, offset + done, (err, n) => {
-      if (err) return cb(err);
-      done += n;
-      if (done < data.length) step();
-      else cb(null);
-    });
-  };
-  step();
-}
 
 /** Groups blobs sorted by offset into runs read with one ranged read each. */
 function ranges(sorted: readonly number[], offsetOf: (b: number) => number, lengthOf: (b: number) => number): number[][] {

@@ -49,11 +49,17 @@ export async function restore(repo: Repository, snapshot: Snapshot, opts: Restor
   await mkdir(target, { recursive: true });
   const r = new Restorer(repo, opts, progress, includes, toFsPath(fromUserPath(target)));
   try {
-    await r.walk(snapshot.tree, '', fromUserPath(target));
+    try {
+      await r.walk(snapshot.tree, '', fromUserPath(target));
+    } finally {
+      repo.reader.dropTreeCache();
+    }
+    await r.content.run(opts);
   } finally {
-    repo.reader.dropTreeCache();
+    // also when the walk failed: files already handed to the writers are finished, and the
+    // writers' threads stop (a long-lived agent must not keep them)
+    await r.content.close();
   }
-  await r.content.run(opts);
   r.finish();
   if (includes.length > 0 && r.selected === 0) {
     throw new CairnError('E_PATH_NOT_FOUND', `none of ${includes.map(displayPath).join(', ')} is in the snapshot`, { hint: 'list its paths with cairn ls' });
