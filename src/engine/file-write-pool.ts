@@ -82,6 +82,7 @@ interface Slot {
 export class FileWritePool {
   readonly #size: number;
   readonly #owners: boolean;
+  readonly #script: URL;
   readonly #slots: Slot[] = [];
   #open: Batch | undefined;
   #sendScheduled = false;
@@ -91,14 +92,17 @@ export class FileWritePool {
   #roomWaiters: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
   #failure: Error | undefined;
+  #broken: Error | undefined;
   #closed = false;
   readonly #spare: ArrayBuffer[] = [];
 
-  /** `owners`: set each file's uid and gid (restores as root). */
-  constructor(workers: number, owners: boolean) {
+  /** `owners`: set each file's uid and gid (restores as root). `script`: the worker's script
+   *  (tests give one that fails). */
+  constructor(workers: number, owners: boolean, script: URL = fileWriteWorkerUrl()) {
     if (!(workers >= 1)) throw new RangeError(`file-write workers must be ≥ 1, got ${workers}`);
     this.#size = workers;
     this.#owners = owners;
+    this.#script = script;
   }
 
   /** True while write() may be called without waiting for room first. */
@@ -150,10 +154,20 @@ export class FileWritePool {
     }
   }
 
-  /** Sends what is queued and waits until every file handed over so far is done. */
+  /** Sends what is queued and waits until every file handed over so far (and meanwhile) is
+   *  done. */
   async drain(): Promise<void> {
-    this.#send();
-    while (this.#batchesInFlight() > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    for (;;) {
+      this.#send();
+      if (this.#batchesInFlight() === 0) return;
+      await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    }
+  }
+
+  /** Why the pool stopped working, when a worker failed (not when it was closed): every file
+   *  in flight then failed with this error, and a caller should fail as a whole. */
+  get broken(): Error | undefined {
+    return this.#broken;
   }
 
   /** Stops the workers (after drain(): files still in flight fail). */
@@ -204,13 +218,13 @@ export class FileWritePool {
 
   #spawn(): Slot {
     // the worker's garbage is a few views per batch: a small young generation is plenty
-    const worker = new Worker(fileWriteWorkerUrl(), { name: 'cairn-write', resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    const worker = new Worker(this.#script, { name: 'cairn-write', resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     worker.unref();
     const slot: Slot = { worker, batches: new Map() };
     worker.on('message', (msg: FromFileWriter) => this.#onDone(slot, msg));
-    worker.on('error', (err) => this.#fail(new Error(`file-write worker failed: ${err.message}`, { cause: err })));
+    worker.on('error', (err) => this.#break(new Error(`file-write worker failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
-      if (!this.#closed) this.#fail(new Error(`file-write worker exited with code ${code}`));
+      if (!this.#closed) this.#break(new Error(`file-write worker exited with code ${code}`));
     });
     this.#slots.push(slot);
     return slot;
@@ -244,6 +258,11 @@ export class FileWritePool {
       this.#idleWaiters = [];
       for (const r of idle) r();
     }
+  }
+
+  #break(err: Error): void {
+    this.#broken ??= err;
+    this.#fail(err);
   }
 
   #fail(err: Error): void {

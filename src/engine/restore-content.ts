@@ -195,6 +195,10 @@ export class ContentRestorer {
     let stopped = false;
     try {
       await mapBounded(byPack.values(), PACK_CONCURRENCY, (blobs) => this.#pack(blobs, opts));
+      await this.#writer.drain();
+      // a file writer that died took its files with it: the restore fails as a whole
+      const broken = this.#writer.broken;
+      if (broken) throw new CairnError('E_INTERNAL', `restore could not write files: ${broken.message}`, { cause: broken });
     } catch (err) {
       stopped = true;
       throw err;
@@ -281,7 +285,8 @@ export class ContentRestorer {
     const n = data.length;
     this.#writer.write(file, (err, created) => {
       if (created) this.#flags[f]! |= CREATED;
-      if (err) return this.#fail(f, err);
+      // (a broken pool fails the run, not each of its files)
+      if (err) return err === this.#writer.broken ? undefined : this.#fail(f, err);
       this.#pending[f] = 0;
       this.bytes += n;
       this.files++;

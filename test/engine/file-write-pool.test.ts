@@ -100,6 +100,15 @@ describe('FileWritePool', () => {
     expect(readFileSync(join(dir, 'copied'), 'utf8')).toBe('original');
   });
 
+  it('fails every file in flight with the cause, and says it is broken, when a worker dies', async () => {
+    const pool = new FileWritePool(1, false, new URL('data:text/javascript,throw new Error("no disk today")'));
+    pools.push(pool);
+    expect(pool.broken).toBeUndefined();
+    const result = await writeAll(pool, [file('a', Buffer.from('a')), file('b', Buffer.from('b'))]);
+    expect(result.map((r) => r.err?.message)).toEqual(['file-write worker failed: no disk today', 'file-write worker failed: no disk today']);
+    expect(result.every((r) => r.err === pool.broken && !r.created)).toBe(true);
+  });
+
   it('fails writes after close', async () => {
     const pool = newPool(1);
     await pool.close();
