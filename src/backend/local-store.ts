@@ -40,6 +40,8 @@ export interface LocalBlobStoreOptions {
 }
 
 const NAME = /^[0-9a-z][0-9a-z._-]*$/;
+/** A file a writer stages (pack-file.ts stagedName) or put writes before its rename. */
+const STAGED_NAME = /^\.tmp-[0-9a-f]{16}$/;
 const CONFIG_NAME = 'cairn.json';
 
 /** Directory fsync is refused by some platforms and file systems; durability is then best effort. */
@@ -175,6 +177,27 @@ export class LocalBlobStore implements BlobStore {
     // the new name is durable with its folder (the staging folder's lost entry needs no sync:
     // after a crash it would only bring back a .tmp- name, which readers ignore)
     await this.#syncDir(dir);
+  }
+
+  async sweepStaging(olderThanMs: number, opts: Op = {}): Promise<number> {
+    if (this.stagingDir === undefined) return 0;
+    const dir = this.stagingDir;
+    const before = Date.now() - olderThanMs;
+    let removed = 0;
+    for (const name of await this.#readdir(dir)) {
+      opts.signal?.throwIfAborted();
+      if (!STAGED_NAME.test(name)) continue;
+      const path = join(dir, name);
+      const st = await this.#fs.stat(path).catch(() => undefined);
+      if (!st?.isFile() || Number(st.mtimeMs) >= before) continue;
+      await this.#fs.unlink(path).then(
+        () => removed++,
+        (err: unknown) => {
+          if (errnoCode(err) !== 'ENOENT') throw fileSystemError('removing', path, err);
+        },
+      );
+    }
+    return removed;
   }
 
   async get(ref: BlobRef, range?: ByteRange, opts: Op = {}): Promise<Uint8Array> {

@@ -72,4 +72,8 @@ export interface BlobStore {
    *  guarantees. Once it resolves the file is gone (moved into place, or uploaded and removed);
    *  when it rejects the file is left as it was, for the caller to retry or remove. */
   putFile?(ref: BlobRef, path: string, opts?: PutOptions): Promise<void>;
+  /** Removes the files in stagingDir that nobody has written for `olderThanMs` (left by a writer
+   *  that was killed); returns how many. A writer that is alive writes its file at least every
+   *  few seconds, so a day is far on the safe side even for a repository many agents share. */
+  sweepStaging?(olderThanMs: number, opts?: Op): Promise<number>;
 }

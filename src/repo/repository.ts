@@ -17,6 +17,9 @@ import { addKey, unlock } from './key-ring.js';
 import { defaultSealWorkers } from './seal-pool.js';
 import { type SnapshotEntry, listSnapshots, loadSnapshot, saveSnapshot } from './snapshots.js';
 
+/** Age past which a staged file is taken for one a crash left (see BlobStore.sweepStaging). */
+const STALE_STAGED_MS = 24 * 60 * 60 * 1000;
+
 /** The world a repository needs from its host: randomness, a clock, who is running it. */
 export interface RepoEnv {
   readonly random: RandomBytes;
@@ -97,8 +100,11 @@ export class Repository {
 
   /** Indexes packs that no index lists (left by a backup that crashed after uploading them), by
    *  reading their self-describing headers, so their blobs are reused instead of uploaded again.
-   *  Packs whose header does not open are left for check and prune. Returns the packs adopted. */
+   *  Packs whose header does not open are left for check and prune. Returns the packs adopted.
+   *  Also removes the staged files of packs a crash left unfinished (BlobStore.sweepStaging) once
+   *  they are a day old. */
   async adoptOrphanPacks(opts: Op = {}): Promise<{ adopted: number; unreadable: PackId[] }> {
+    await this.store.sweepStaging?.(STALE_STAGED_MS, opts);
     const known = new Set<string>(this.index.packIds());
     const packs: IndexedPack[] = [];
     const unreadable: PackId[] = [];

@@ -91,6 +91,24 @@ describe('LocalBlobStore', () => {
     }
   });
 
+  it('sweeps staged files nobody wrote for the given age, and nothing else', async () => {
+    const { root, cleanup } = await tempRoot();
+    try {
+      const store = new LocalBlobStore(root);
+      expect(store.stagingDir).toBe(root);
+      const old = Date.now() / 1000 - 2 * 86400;
+      const names = ['.tmp-0123456789abcdef', '.tmp-fedcba9876543210', '.tmp-short', 'cairn.json', 'keep.tmp-0123456789abcdef'];
+      for (const n of names) await nodeFs.writeFile(join(root, n), 'x');
+      for (const n of ['.tmp-0123456789abcdef', '.tmp-short', 'cairn.json', 'keep.tmp-0123456789abcdef']) await nodeFs.utimes(join(root, n), old, old);
+      expect(await store.sweepStaging(86400_000)).toBe(1);
+      expect((await nodeFs.readdir(root)).sort()).toEqual(['.tmp-fedcba9876543210', '.tmp-short', 'cairn.json', 'keep.tmp-0123456789abcdef']);
+      // on memfs there is no staging folder, and nothing to sweep
+      expect(await createLocalStore('/repo', { fs: memfs().fs }).sweepStaging(0)).toBe(0);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('lists no temp files, stray names or misplaced data', async () => {
     const { vol, fs } = memfs();
     vol.fromJSON({
