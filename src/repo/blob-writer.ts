@@ -1,10 +1,10 @@
+import { unlink } from 'node:fs/promises';
 import type { CompressionParams } from '../core/codec.js';
 import { isAbortError, wrapError } from '../core/errors.js';
 import { Semaphore } from '../core/bounded.js';
 import { type IndexId, type RandomBytes, toHex } from '../core/ids.js';
 import type { IndexedPack } from '../core/index-format.js';
 import { BlobType, type BlobTypeId } from '../core/pack-format.js';
-import { unlink } from 'node:fs/promises';
 import type { BlobRef, BlobStore, Op } from './blob-store.js';
 import type { CompactIndex } from './compact-index.js';
 import { writeIndexFile } from './index-files.js';
@@ -118,7 +118,7 @@ export class BlobWriter {
       if (isAbortError(err)) throw err;
       // a CairnError, so the walker fails the backup at once instead of blaming the file; and
       // the writer fails too: a pack add() had closed before the failure is lost with it
-      throw (this.#failure ??= wrapError(`compress blob ${key.slice(0, 12)}`, err));
+      throw (this.#failure ??= wrapError(`compress and seal blob ${key.slice(0, 12)}`, err));
     }
     this.stats.bytesAdded += added.sealed;
     this.stats.blobsAdded++;
@@ -145,7 +145,7 @@ export class BlobWriter {
       n = await sealed;
     } catch (err) {
       this.#pending.delete(key);
-      throw isAbortError(err) ? err : wrapError(`compress blob ${key.slice(0, 12)}`, err);
+      throw isAbortError(err) ? err : wrapError(`compress and seal blob ${key.slice(0, 12)}`, err);
     }
     this.stats.bytesAdded += n;
     this.stats.blobsAdded++;
