@@ -3,7 +3,7 @@ import * as nodeFs from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CairnError, IntegrityError, NotFoundError, PermanentError, errnoCode, fileSystemError } from '../core/errors.js';
 import { BLOB_KINDS } from '../repo/blob-store.js';
-import type { BlobInfo, BlobKind, BlobRef, BlobStore, ByteRange, Op, PutOptions } from '../repo/blob-store.js';
+import type { BlobInfo, BlobKind, BlobRef, BlobStore, ByteRange, GetOptions, Op, PutOptions } from '../repo/blob-store.js';
 
 /** File metadata LocalBlobStore reads (node's Stats and memfs's both fit). */
 export interface LocalStats {
@@ -200,7 +200,7 @@ export class LocalBlobStore implements BlobStore {
     return removed;
   }
 
-  async get(ref: BlobRef, range?: ByteRange, opts: Op = {}): Promise<Uint8Array> {
+  async get(ref: BlobRef, range?: ByteRange, opts: GetOptions = {}): Promise<Uint8Array> {
     const { signal } = opts;
     signal?.throwIfAborted();
     const path = this.pathOf(ref);
@@ -209,7 +209,7 @@ export class LocalBlobStore implements BlobStore {
       const sizeBytes = Number((await fh.stat()).size);
       const { offset, length } = range ?? { offset: 0, length: sizeBytes };
       checkRange({ offset, length }, sizeBytes, path);
-      const out = new Uint8Array(length);
+      const out = opts.into && opts.into.length >= length ? opts.into.subarray(0, length) : new Uint8Array(length);
       for (let done = 0; done < length;) {
         signal?.throwIfAborted();
         const { bytesRead } = await fh.read(out, done, length - done, offset + done);

@@ -1,5 +1,5 @@
 import { CairnError, NotFoundError } from '../core/errors.js';
-import type { BlobInfo, BlobKind, BlobRef, BlobStore, ByteRange, Op, PutOptions } from '../repo/blob-store.js';
+import type { BlobInfo, BlobKind, BlobRef, BlobStore, ByteRange, GetOptions, Op, PutOptions } from '../repo/blob-store.js';
 import { assertBlobKind, assertBlobRef, checkRange } from './local-store.js';
 
 /** Options of MemoryBlobStore. */
@@ -40,12 +40,16 @@ export class MemoryBlobStore implements BlobStore {
     this.#blobs.set(key, { bytes: new Uint8Array(body), modifiedMs: this.#now() });
   }
 
-  async get(ref: BlobRef, range?: ByteRange, opts: Op = {}): Promise<Uint8Array> {
+  async get(ref: BlobRef, range?: ByteRange, opts: GetOptions = {}): Promise<Uint8Array> {
     opts.signal?.throwIfAborted();
     const { bytes } = this.#entry(ref);
-    if (range === undefined) return bytes.slice();
-    checkRange(range, bytes.byteLength, `${this.location}${keyOf(ref)}`);
-    return bytes.slice(range.offset, range.offset + range.length);
+    const { offset, length } = range ?? { offset: 0, length: bytes.byteLength };
+    if (range !== undefined) checkRange(range, bytes.byteLength, `${this.location}${keyOf(ref)}`);
+    if (opts.into && opts.into.length >= length) {
+      opts.into.set(bytes.subarray(offset, offset + length));
+      return opts.into.subarray(0, length);
+    }
+    return bytes.slice(offset, offset + length);
   }
 
   async stat(ref: BlobRef, opts: Op = {}): Promise<BlobInfo> {

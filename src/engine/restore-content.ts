@@ -23,7 +23,8 @@ function grown<T extends Float64Array | Uint32Array | Int32Array | Uint8Array>(a
   return b;
 }
 
-/** Pack reads in flight: each holds up to a pack (~16-25 MiB) in memory. One is enough: restore
+/** Pack reads in flight: each holds up to a pack (~16-25 MiB) in memory, and they share one
+ *  read buffer (so this must stay 1, or each needs its own). One is enough: restore
  *  is bound by creating files, and a second read in flight held ~27 MiB more in the same time
  *  (150k files: 20.0/23.5 s and 267-270 MiB with one, 20.5/23.9 s and 295-297 MiB with two). */
 const PACK_CONCURRENCY = 1;
@@ -88,6 +89,8 @@ export class ContentRestorer {
   #blobTotal = 0;
   /** Files (numbers) with an open descriptor, oldest first. */
   readonly #open: number[] = [];
+  /** Where packs are read (see #pack): PACK_CONCURRENCY is 1. */
+  #readBuf = new Uint8Array(0);
   /** Writes the files of one blob (most files) on worker threads. */
   readonly #writer: FileWritePool;
   files = 0;
@@ -240,7 +243,12 @@ export class ContentRestorer {
       const lastRow = this.#rows[group[group.length - 1]!]!;
       let bytes: Uint8Array;
       try {
-        bytes = await this.#repo.store.get({ kind: 'data', name: first.packId }, { offset: first.offset, length: index.offsetOf(lastRow) + index.lengthOf(lastRow) - first.offset }, opts);
+        const length = index.offsetOf(lastRow) + index.lengthOf(lastRow) - first.offset;
+        // one read buffer for every read, grown to the largest: the blobs of a read are opened
+        // (into buffers of their own) before the next read, and a new 16-25 MiB buffer per
+        // read left ~30 MiB of freed ones in the heap (docs/decisions.md §29)
+        if (this.#readBuf.length < length) this.#readBuf = new Uint8Array(length);
+        bytes = await this.#repo.store.get({ kind: 'data', name: first.packId }, { offset: first.offset, length }, { ...opts, into: this.#readBuf });
       } catch (err) {
         if (opts.signal?.aborted) throw err;
         for (const b of group) this.#failAll(b, err);

@@ -28,6 +28,14 @@ export interface Op {
   readonly signal?: AbortSignal;
 }
 
+/** Options of get. */
+export interface GetOptions extends Op {
+  /** A buffer to read into: when it holds the bytes asked for, the result is a view of its
+   *  start instead of a new buffer (a store reads into it, or copies into it), and the caller
+   *  may reuse it once done with the result. A smaller buffer is not used. */
+  readonly into?: Uint8Array;
+}
+
 /** Options of put. */
 export interface PutOptions extends Op {
   /** Fail with a CairnError of code E_BLOB_EXISTS if the object exists (If-None-Match: *).
@@ -59,7 +67,7 @@ export interface BlobStore {
   /** A short description for messages, e.g. `local:/srv/backup` or `azblob://acct/container`. */
   readonly location: string;
   put(ref: BlobRef, body: Uint8Array, opts?: PutOptions): Promise<void>;
-  get(ref: BlobRef, range?: ByteRange, opts?: Op): Promise<Uint8Array>;
+  get(ref: BlobRef, range?: ByteRange, opts?: GetOptions): Promise<Uint8Array>;
   stat(ref: BlobRef, opts?: Op): Promise<BlobInfo>;
   list(kind: BlobKind, opts?: Op): AsyncIterable<BlobInfo>;
   delete(ref: BlobRef, opts?: Op): Promise<void>;

@@ -227,6 +227,24 @@ export function runBlobStoreContract(
       }
     });
 
+    it('reads into the buffer it is given when it holds the bytes asked for, and not otherwise', async () => {
+      const body = testBytes(300_000, 21);
+      await store.put(data('ef01'), body);
+      const into = new Uint8Array(400_000).fill(0x5a);
+      const whole = await store.get(data('ef01'), undefined, { into });
+      expect(whole.buffer).toBe(into.buffer);
+      expect(whole.byteOffset).toBe(0);
+      expectBytes(whole, body);
+      expect(into[300_000]).toBe(0x5a);
+      const part = await store.get(data('ef01'), { offset: 1000, length: 5000 }, { into });
+      expect(part.buffer).toBe(into.buffer);
+      expectBytes(part, body.subarray(1000, 6000));
+      const small = new Uint8Array(10);
+      const notInto = await store.get(data('ef01'), { offset: 0, length: 5000 }, { into: small });
+      expect(notInto.buffer).not.toBe(small.buffer);
+      expectBytes(notInto, body.subarray(0, 5000));
+    });
+
     it('takes objects from staged files when it has a staging folder', () => {
       if (store.stagingDir !== undefined) expect(typeof store.putFile).toBe('function');
       else expect(store.stagingDir).toBeUndefined();
