@@ -30,6 +30,30 @@ export async function* mapBoundedIter<T, R>(items: Iterable<T> | AsyncIterable<T
   }
 }
 
+/** Calls `fn` on every item with at most `limit` calls in flight, starting them in input order
+ *  without waiting on the oldest (unlike mapBounded, which keeps results in order), and keeping
+ *  no results: per item, one call's promise. After any call fails, no new call starts; the
+ *  first failure is rethrown once the calls in flight have settled. */
+export async function forEachBounded<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  if (!(limit >= 1)) throw new RangeError(`limit must be ≥ 1, got ${limit}`);
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const lane = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const i = next++;
+      try {
+        await fn(items[i]!, i);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  const lanes: Promise<void>[] = [];
+  for (let k = 0; k < Math.min(limit, items.length); k++) lanes.push(lane());
+  await Promise.all(lanes);
+  if (failure) throw failure.err;
+}
+
 /** A counting semaphore for bounding concurrent work that is not a simple map. */
 export class Semaphore {
   #free: number;

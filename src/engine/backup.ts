@@ -2,7 +2,7 @@ import type { BigIntStats } from 'node:fs';
 import { lstatSync, readdirSync } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
 import path from 'node:path';
-import { mapBounded, Semaphore } from '../core/bounded.js';
+import { forEachBounded, Semaphore } from '../core/bounded.js';
 import { CairnError } from '../core/errors.js';
 import type { BlobId, SnapshotId } from '../core/ids.js';
 import { BlobType } from '../core/pack-format.js';
@@ -277,7 +277,7 @@ class Walker {
     // Entries other than directories are handled concurrently; subdirectories one after another,
     // depth first, so the directories open at once (each holding its entries) are bounded by
     // the depth of the tree, not its width.
-    await mapBounded(names, this.#concurrency, async (name) => {
+    await forEachBounded(names, this.#concurrency, async (name) => {
       const child = p === '/' ? `/${name}` : `${p}/${name}`;
       const st = this.#lstat(child);
       if (st?.isDirectory()) subdirs.push({ name, st });

@@ -230,8 +230,9 @@ export class FileSaver {
       return;
     }
     const id = this.#hasher.raw(chunk);
-    content.push(toHex(id) as BlobId);
-    if (this.#writer.known(id)) {
+    const hex = toHex(id);
+    content.push(hex as BlobId);
+    if (this.#writer.known(id, hex)) {
       this.#budget.release(reserved);
       return;
     }
@@ -242,18 +243,15 @@ export class FileSaver {
     // Not awaited: the file's content list is complete once its chunks are hashed, so the walk
     // goes on while chunks compress on the pool; the budget bounds what is in flight, and
     // drain() waits for all of it before the writer flushes.
-    const p: Promise<void> = this.#writer
-      .save(BlobType.data, id, copy, opts)
-      .then(
-        () => undefined,
-        (err: unknown) => {
-          this.#failure ??= { err };
-        },
-      )
-      .finally(() => {
-        this.#budget.release(held);
-        this.#inflight.delete(p);
-      });
+    // (one reaction per chunk, not a then and a finally: ~150k chunks on a first backup)
+    const settled = (): void => {
+      this.#budget.release(held);
+      this.#inflight.delete(p);
+    };
+    const p: Promise<void> = this.#writer.save(BlobType.data, id, copy, opts, hex).then(settled, (err: unknown) => {
+      this.#failure ??= { err };
+      settled();
+    });
     this.#inflight.add(p);
   }
 }

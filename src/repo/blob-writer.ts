@@ -94,16 +94,17 @@ export class BlobWriter {
     return this.#pool !== undefined;
   }
 
-  /** True when the blob is stored or on its way. */
-  known(id: Uint8Array): boolean {
-    return this.#index.has(id) || this.#pending.has(toHex(id));
+  /** True when the blob is stored or on its way (`hex`: its id in hex, if the caller has it). */
+  known(id: Uint8Array, hex?: string): boolean {
+    return this.#index.has(id) || this.#pending.has(hex ?? toHex(id));
   }
 
   /** Stores a blob unless it is known; returns true when it was added. `id` must be the blob's
-   *  keyed hash (the caller computed it to decide whether to read further). */
-  async save(type: BlobTypeId, id: Uint8Array, data: Uint8Array, opts: Op = {}): Promise<boolean> {
+   *  keyed hash (the caller computed it to decide whether to read further); `hex`, its hex
+   *  form, if the caller has it. */
+  async save(type: BlobTypeId, id: Uint8Array, data: Uint8Array, opts: Op = {}, hex?: string): Promise<boolean> {
     this.#throwIfFailed();
-    const key = toHex(id);
+    const key = hex ?? toHex(id);
     if (this.#index.has(id) || this.#pending.has(key)) return false;
     this.#pending.add(key);
     if (this.#pool && type === BlobType.data) return this.#saveInWorker(key, id, data, opts);

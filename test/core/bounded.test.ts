@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Semaphore, mapBounded, mapBoundedIter } from '../../src/core/bounded.js';
+import { Semaphore, forEachBounded, mapBounded, mapBoundedIter } from '../../src/core/bounded.js';
 
 interface Deferred<T> {
   readonly promise: Promise<T>;
@@ -159,6 +159,61 @@ describe('mapBoundedIter', () => {
     started[1]!.d.resolve('b');
     await ret.result;
     expect(started.length).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('forEachBounded', () => {
+  it('starts `limit` calls in input order, and the next as soon as any one finishes', async () => {
+    const { fn, started } = controlled();
+    const run = track(forEachBounded([10, 11, 12, 13], 2, async (item, index) => void (await fn(item, index))));
+    await settle();
+    expect(started.map((s) => s.item)).toEqual([10, 11]);
+    // the second finishing first frees a lane at once (no wait on the oldest, as mapBounded has)
+    started[1]!.d.resolve('b');
+    await settle();
+    expect(started.map((s) => s.index)).toEqual([0, 1, 2]);
+    for (const s of started) s.d.resolve('');
+    await settle();
+    for (const s of started) s.d.resolve('');
+    await expect(run.result).resolves.toBeUndefined();
+    expect(started.map((s) => s.item)).toEqual([10, 11, 12, 13]);
+  });
+
+  it('never runs more than `limit` calls at once and calls fn once per item (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.nat(5), { maxLength: 40 }), fc.integer({ min: 1, max: 6 }), async (delays, limit) => {
+        let running = 0;
+        let peak = 0;
+        const seen: number[] = [];
+        await forEachBounded(delays, limit, async (d, i) => {
+          running++;
+          peak = Math.max(peak, running);
+          for (let k = 0; k < d; k++) await Promise.resolve();
+          seen.push(i);
+          running--;
+        });
+        expect(peak).toBeLessThanOrEqual(limit);
+        expect(seen.sort((a, b) => a - b)).toEqual(delays.map((_, i) => i));
+      }),
+    );
+  });
+
+  it('rethrows the first rejection after the calls in flight settle, and starts no more', async () => {
+    const { fn, started } = controlled();
+    const run = track(forEachBounded([0, 1, 2, 3, 4, 5], 2, async (item, index) => void (await fn(item, index))));
+    await settle();
+    const boom = new Error('boom');
+    started[0]!.d.reject(boom);
+    await settle();
+    expect(run.settled()).toBe(false);
+    started[1]!.d.resolve('late');
+    await expect(run.result).rejects.toBe(boom);
+    expect(started).toHaveLength(2);
+  });
+
+  it('does nothing for no items, and refuses a limit below 1', async () => {
+    await expect(forEachBounded([], 3, () => Promise.reject(new Error('called')))).resolves.toBeUndefined();
+    await expect(forEachBounded([1], 0, async () => undefined)).rejects.toThrow(RangeError);
   });
 });
 
