@@ -80,19 +80,6 @@ describe('mapBounded', () => {
     expect(await run.result).toEqual(['a', 'b', '12', '13', 'e']);
   });
 
-  it('rethrows the first rejection only after the calls in flight settle, and starts no more', async () => {
-    const { fn, started } = controlled();
-    const run = track(mapBounded([0, 1, 2, 3, 4, 5], 2, fn));
-    await settle();
-    const boom = new Error('boom');
-    started[0]!.d.reject(boom);
-    await settle();
-    expect(run.settled()).toBe(false);
-    started[1]!.d.resolve('late');
-    await expect(run.result).rejects.toBe(boom);
-    expect(started).toHaveLength(2);
-  });
-
   it('propagates the error of a failing call and calls fn for fewer than all items', async () => {
     let calls = 0;
     const items = Array.from({ length: 100 }, (_, i) => i);
@@ -198,9 +185,19 @@ describe('forEachBounded', () => {
     );
   });
 
-  it('rethrows the first rejection after the calls in flight settle, and starts no more', async () => {
+  it('does nothing for no items, and refuses a limit below 1', async () => {
+    await expect(forEachBounded([], 3, () => Promise.reject(new Error('called')))).resolves.toBeUndefined();
+    await expect(forEachBounded([1], 0, async () => undefined)).rejects.toThrow(RangeError);
+  });
+});
+
+describe.each([
+  ['mapBounded', (items: number[], fn: ReturnType<typeof controlled>['fn']): Promise<unknown> => mapBounded(items, 2, fn)],
+  ['forEachBounded', (items: number[], fn: ReturnType<typeof controlled>['fn']): Promise<unknown> => forEachBounded(items, 2, async (item, index) => void (await fn(item, index)))],
+] as const)('%s with a limit of 2', (_name, run2) => {
+  it('rethrows the first rejection only after the calls in flight settle, and starts no more', async () => {
     const { fn, started } = controlled();
-    const run = track(forEachBounded([0, 1, 2, 3, 4, 5], 2, async (item, index) => void (await fn(item, index))));
+    const run = track(run2([0, 1, 2, 3, 4, 5], fn));
     await settle();
     const boom = new Error('boom');
     started[0]!.d.reject(boom);
@@ -209,11 +206,6 @@ describe('forEachBounded', () => {
     started[1]!.d.resolve('late');
     await expect(run.result).rejects.toBe(boom);
     expect(started).toHaveLength(2);
-  });
-
-  it('does nothing for no items, and refuses a limit below 1', async () => {
-    await expect(forEachBounded([], 3, () => Promise.reject(new Error('called')))).resolves.toBeUndefined();
-    await expect(forEachBounded([1], 0, async () => undefined)).rejects.toThrow(RangeError);
   });
 });
 
