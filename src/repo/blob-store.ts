@@ -81,7 +81,8 @@ export interface BlobStore {
    *  when it rejects the file is left as it was, for the caller to retry or remove. */
   putFile?(ref: BlobRef, path: string, opts?: PutOptions): Promise<void>;
   /** Removes the files in stagingDir that nobody has written for `olderThanMs` (left by a writer
-   *  that was killed); returns how many. A writer that is alive writes its file at least every
-   *  few seconds, so a day is far on the safe side even for a repository many agents share. */
+   *  that was killed); returns how many. A live writer writes its file as its pack fills and
+   *  hands it over once full, so an age of a day is far on the safe side, even in a repository
+   *  several agents share. */
   sweepStaging?(olderThanMs: number, opts?: Op): Promise<number>;
 }

@@ -165,6 +165,8 @@ export class BlobWriter {
   /** Uploads what is buffered, waits for every upload, and writes the index file of all packs not
    *  yet indexed. Returns the index files this writer has written. */
   async flush(opts: Op = {}): Promise<IndexId[]> {
+    // a failed writer stores nothing more: its builders may hold blobs of a lost pack
+    this.#throwIfFailed();
     await this.#pool?.flush();
     for (const b of Object.values(this.#builders)) await this.#upload(b.finish(), opts);
     while (this.#starting.size > 0) await Promise.all(this.#starting);

@@ -19,11 +19,12 @@ export function stagedName(): string {
 
 /**
  * Builds packs as files in a store's staging folder (BlobStore.stagingDir), for putFile: a pack
- * then never sits whole in memory, which is what a backup's memory went to (~3 buffers of up to
- * 25 MiB: the one being filled, a spare, and the one being stored; docs/decisions.md §28). The
- * pack's name, the unkeyed BLAKE3 of its bytes, is hashed as they are written. Synchronous: it
- * runs on a seal worker, whose thread has nothing else to do meanwhile. Not fsynced here: the
- * store's putFile makes the file durable before it names it.
+ * then never sits whole in memory, where ~3 of them had been (up to 25 MiB each: the one being
+ * filled, a spare, and the one being stored; docs/decisions.md §28). The pack's name, the
+ * unkeyed BLAKE3 of its bytes, is hashed as they are written. Synchronous: on a seal worker,
+ * whose thread has nothing else to do meanwhile; on the main thread (tree packs), a few 1 MiB
+ * writes into the page cache. Not fsynced here: the store's putFile makes the file durable
+ * before it names it.
  */
 export class FilePackOutput implements PackOutput<StagedPack> {
   readonly #dir: string;

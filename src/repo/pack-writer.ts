@@ -165,10 +165,17 @@ export class PackBuilder<P extends IndexedPack = FinishedPack> {
     let length = 0;
     for (const p of sealed) length += p.length;
     const reserve = footerBytes(this.#entries.length + 1);
-    if (this.#entries.length === 0) {
-      const preamble = packPreamble(this.#salt);
-      this.#out.append([preamble, ...sealed], preamble.length + length, reserve);
-    } else this.#out.append(sealed, length, reserve);
+    try {
+      if (this.#entries.length === 0) {
+        const preamble = packPreamble(this.#salt);
+        this.#out.append([preamble, ...sealed], preamble.length + length, reserve);
+      } else this.#out.append(sealed, length, reserve);
+    } catch (err) {
+      // a pack whose bytes could not all be written (a full disk) is dropped whole: its later
+      // blobs must never land in a file without its first ones
+      this.discard();
+      throw err;
+    }
     const offset = this.#at;
     this.#at += length;
     this.#entries.push({ type, id: Uint8Array.from(id), offset, length, rawLength });
@@ -181,12 +188,19 @@ export class PackBuilder<P extends IndexedPack = FinishedPack> {
     if (this.#entries.length === 0) return undefined;
     const entries = this.#entries;
     const footer = packFooter(this.#key, entries, this.#random);
-    const done = this.#out.end(footer, this.#salt, entries);
+    let done: P;
+    try {
+      done = this.#out.end(footer, this.#salt, entries);
+    } catch (err) {
+      this.discard();
+      throw err;
+    }
     this.#next();
     return done;
   }
 
-  /** Drops the pack being built (after a failure): its blobs are in no pack. */
+  /** Drops the pack being built (after a failure): its blobs are in no pack. add() and
+   *  finish() do so themselves when the output fails. */
   discard(): void {
     this.#out.discard();
     if (this.#entries.length > 0) this.#next();

@@ -8,7 +8,7 @@ import { IntegrityError } from '../../src/core/errors.js';
 import { IdHasher, plainHash } from '../../src/core/hash.js';
 import { BlobType, type BlobTypeId, PACK_PREAMBLE_BYTES, PACK_TRAILER_BYTES, blobAad, headerRange, packKey, packSalt, readPackHeader } from '../../src/core/pack-format.js';
 import { open } from '../../src/core/seal.js';
-import { type FinishedPack, PACK_SLACK_BYTES, PackBuilder, encodeBlob } from '../../src/repo/pack-writer.js';
+import { BufferPackOutput, type FinishedPack, PACK_SLACK_BYTES, PackBuilder, type PackOutput, encodeBlob } from '../../src/repo/pack-writer.js';
 import { hexDump, lowEntropyText, seededRandom, xorshiftBytes } from '../core/fixtures.js';
 
 const DATA_KEY = new Uint8Array(32).fill(0x44);
@@ -87,6 +87,44 @@ async function readPackBySpec(bytes: Buffer, dataKey: Uint8Array, idKey: Uint8Ar
 }
 
 describe('PackBuilder', () => {
+  it('drops the whole pack when its output fails, and starts the next one clean (preamble first)', async () => {
+    const inner = new BufferPackOutput(64 << 20);
+    let failAppend = false;
+    let failEnd = false;
+    const appended: number[] = [];
+    const flaky: PackOutput<FinishedPack> = {
+      append: (pieces, length, reserve) => {
+        if (failAppend) throw new Error('ENOSPC: no space left on device');
+        appended.push(length);
+        inner.append(pieces, length, reserve);
+      },
+      end: (footer, salt, entries) => {
+        if (failEnd) throw new Error('EIO: i/o error');
+        return inner.end(footer, salt, entries);
+      },
+      discard: () => inner.discard(),
+    };
+    const b = new PackBuilder<FinishedPack>(DATA_KEY, random, 64 << 20, flaky);
+    const id = (i: number): Uint8Array => new Uint8Array(32).fill(i);
+    b.add(BlobType.data, id(1), 0, Buffer.from('first'), 5);
+    failAppend = true;
+    expect(() => b.add(BlobType.data, id(2), 0, Buffer.from('second'), 6)).toThrow('ENOSPC');
+    expect(b.count).toBe(0);
+    expect(b.finish()).toBeUndefined();
+    failAppend = false;
+    b.add(BlobType.data, id(3), 0, Buffer.from('third'), 5);
+    // the new pack's first append carries its preamble
+    expect(appended.at(-1)).toBe(PACK_PREAMBLE_BYTES + 1 + 5 + 28);
+    failEnd = true;
+    expect(() => b.finish()).toThrow('EIO');
+    expect(b.count).toBe(0);
+    failEnd = false;
+    b.add(BlobType.data, id(4), 0, Buffer.from('fourth'), 6);
+    const pack = b.finish()!;
+    expect(pack.entries.map((e) => e.id[0])).toEqual([4]);
+    expect((await parsePack(pack.bytes)).length).toBe(1);
+  });
+
   it('builds packs that a reader written from docs/format.md §7 opens and verifies', async () => {
     const blobs = blobsOf([lowEntropyText(30_000), xorshiftBytes(4000, 9), Buffer.from('short')]);
     const pack = await build(blobs);
