@@ -106,6 +106,7 @@ const PERMANENT_FS: Readonly<Record<string, readonly [cause: string, hint: strin
   EDQUOT: ['disk quota exceeded', 'raise the quota or free space'],
   EACCES: ['permission denied', 'let the user running cairn read and write the repository folder'],
   EROFS: ['read-only file system', 'mount the repository read-write'],
+  EFBIG: ['file too large', 'raise the file-size limit (ulimit -f) of the user running cairn, or keep the repository on a file system that takes files of its pack size'],
 };
 
 /** The errno code of a Node file-system error, if it has one. */

@@ -20,6 +20,7 @@ import {
   parseJsonLines,
   removeTempDir,
   repoEnv,
+  CLI_PATH,
   runCairn,
   startCairn,
 } from './helpers/cli.js';
@@ -166,6 +167,32 @@ describe('repository access errors', () => {
     const r = await ls.done;
     expect(r.stderr).not.toContain(STACK_FRAME);
     expect(r.stderr).not.toContain('EPIPE');
+  }, TIMEOUT_MS);
+});
+
+describe('a repository that refuses a write', () => {
+  it('a pack write failing half-way (a file-size limit) fails the backup with a hint, leaves no staged file, and the next backup succeeds', async () => {
+    const { repo, src, cairn } = await freshRepo('refused-write');
+    fs.writeFileSync(path.join(src, 'big.bin'), randomBytes(30 * MiB));
+    // the shell ignores SIGXFSZ, so past 8 MiB a write fails with EFBIG as a full disk would
+    // fail with ENOSPC: in the middle of a staged pack
+    const limited = spawnSync('bash', ['-c', 'trap "" XFSZ; ulimit -f 8192; exec "$0" "$@"', process.execPath, CLI_PATH, 'backup', src], {
+      env: { ...process.env, ...repoEnv(repo) },
+      encoding: 'utf8',
+    });
+    expect(limited.status, limited.stderr).toBe(1);
+    expect(limited.stderr).toContain(`file too large writing ${repo}/.tmp-`);
+    expect(limited.stderr).toContain('hint: raise the file-size limit (ulimit -f)');
+    expect(limited.stderr).not.toContain(STACK_FRAME);
+    expect(fs.readdirSync(repo).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    expect(listRepoFiles(repo, 'snapshots')).toEqual([]);
+    const check = await cairn('check');
+    expect(check.code, describeRun(check)).toBe(0);
+    const again = await cairn('backup', src, '--json');
+    expect(again.code, describeRun(again)).toBe(0);
+    expect(parseJson<BackupSummary>(again).filesNew).toBe(3);
+    const read = await cairn('check', '--read-data');
+    expect(read.code, describeRun(read)).toBe(0);
   }, TIMEOUT_MS);
 });
 
