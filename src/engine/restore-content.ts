@@ -49,8 +49,10 @@ export interface MetaOptions {
  * Restores file contents pack by pack, as restic's restorer does: every pack is read once (in
  * few ranged reads), each blob in it is opened and verified once, and written to every file and
  * offset that holds it. A file is finished (truncated to its size, so trailing holes stay sparse;
- * owner, mode and mtime set through its descriptor) when its last blob lands. File writes are
- * synchronous positional writes: into the page cache they take microseconds.
+ * owner, mode and mtime set through its descriptor) when its last blob lands. A file of one
+ * blob (most files) is created, written and finished whole on a file-write worker
+ * (FileWritePool); the blobs of larger files are synchronous positional writes on this thread:
+ * into the page cache they take microseconds.
  */
 export class ContentRestorer {
   readonly #repo: Repository;
@@ -73,7 +75,7 @@ export class ContentRestorer {
   #modeUidGid = new Uint32Array(3 * 1024);
   /** Blob occurrences not yet written. */
   #pending = new Uint32Array(1024);
-  /** Blob occurrences in all: a file of one blob is written in one asynchronous pass. */
+  /** Blob occurrences in all: a file of one blob is written whole by a file-write worker. */
   #blobCount = new Uint32Array(1024);
   /** The open descriptor of a partly written file, or -1. */
   #fds = new Int32Array(1024);
