@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import * as nodeFs from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CairnError, IntegrityError, NotFoundError, PermanentError, errnoCode, fileSystemError } from '../core/errors.js';
-import { BLOB_KINDS } from '../repo/blob-store.js';
+import { BLOB_KINDS, TEMP_NAME, tempName } from '../repo/blob-store.js';
 import type { BlobInfo, BlobKind, BlobRef, BlobStore, ByteRange, GetOptions, Op, PutOptions } from '../repo/blob-store.js';
 
 /** File metadata LocalBlobStore reads (node's Stats and memfs's both fit). */
@@ -40,8 +39,6 @@ export interface LocalBlobStoreOptions {
 }
 
 const NAME = /^[0-9a-z][0-9a-z._-]*$/;
-/** A file a writer stages (pack-file.ts stagedName) or put writes before its rename. */
-const STAGED_NAME = /^\.tmp-[0-9a-f]{16}$/;
 const CONFIG_NAME = 'cairn.json';
 
 /** Directory fsync is refused by some platforms and file systems; durability is then best effort. */
@@ -128,7 +125,7 @@ export class LocalBlobStore implements BlobStore {
     signal?.throwIfAborted();
     const path = this.pathOf(ref);
     const dir = dirname(path);
-    const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const tmp = join(dir, tempName());
     let tmpCreated = false;
     try {
       const firstCreated = await this.#fs.mkdir(dir, { recursive: true, mode: 0o700 });
@@ -186,7 +183,7 @@ export class LocalBlobStore implements BlobStore {
     let removed = 0;
     for (const name of await this.#readdir(dir)) {
       opts.signal?.throwIfAborted();
-      if (!STAGED_NAME.test(name)) continue;
+      if (!TEMP_NAME.test(name)) continue;
       const path = join(dir, name);
       const st = await this.#fs.stat(path).catch(() => undefined);
       if (!st?.isFile() || Number(st.mtimeMs) >= before) continue;

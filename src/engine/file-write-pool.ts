@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { workerScript } from '../repo/worker-script.js';
 
 /** Numbers per file in a batch's `meta`: data offset and length in `buf`, the data's offset in
  *  the file, the file's size, mode, uid, gid and mtime (seconds). */
@@ -98,7 +99,7 @@ export class FileWritePool {
 
   /** `owners`: set each file's uid and gid (restores as root). `script`: the worker's script
    *  (tests give one that fails). */
-  constructor(workers: number, owners: boolean, script: URL = fileWriteWorkerUrl()) {
+  constructor(workers: number, owners: boolean, script: URL = workerScript(import.meta.url, 'file-write-worker.js')) {
     if (!(workers >= 1)) throw new RangeError(`file-write workers must be ≥ 1, got ${workers}`);
     this.#size = workers;
     this.#owners = owners;
@@ -277,11 +278,4 @@ export class FileWritePool {
     if (open) for (const d of open.done) d(this.#failure, false);
     this.#wake();
   }
-}
-
-/** The worker's script: under a TypeScript runner (vitest, tsx) this module is a .ts file, and a
- *  worker thread loads only JavaScript: it runs the built dist/engine/file-write-worker.js. */
-function fileWriteWorkerUrl(): URL {
-  const here = import.meta.url;
-  return here.endsWith('.ts') ? new URL('../../dist/engine/file-write-worker.js', here) : new URL('./file-write-worker.js', here);
 }

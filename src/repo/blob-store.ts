@@ -1,5 +1,16 @@
+import { randomBytes } from 'node:crypto';
+
 /** Kinds of objects a repository keeps; each maps to a folder (or key prefix) of its own. */
 export type BlobKind = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'deleted' | 'locks';
+
+/** A name for a temporary file: what a local store writes before renaming it into place, and
+ *  what a writer stages in a store's stagingDir. Readers ignore such names (docs/format.md §1). */
+export function tempName(): string {
+  return `.tmp-${randomBytes(8).toString('hex')}`;
+}
+
+/** Names made by tempName. */
+export const TEMP_NAME = /^\.tmp-[0-9a-f]{16}$/;
 
 /** All blob kinds, in the order they are listed by tools. */
 export const BLOB_KINDS: readonly BlobKind[] = ['config', 'keys', 'data', 'index', 'snapshots', 'deleted', 'locks'];

@@ -189,12 +189,6 @@ export class BlobWriter {
         this.#unindexed.push({ packId: pack.packId, salt: pack.salt, entries: pack.entries });
         this.stats.packsWritten++;
         if (this.#unindexed.length >= (this.#opts.indexEveryPacks ?? 16)) this.#queueIndexWrite(opts);
-        // last, and never fatal: the pack is stored whatever becomes of its buffer
-        try {
-          if ('release' in pack) pack.release?.();
-        } catch {
-          // the buffer is left to the garbage collector
-        }
       })
       .catch((err: unknown) => {
         this.#failure ??= wrapError(`upload pack ${pack.packId.slice(0, 12)}`, err);

@@ -1,21 +1,15 @@
 import { Blake3Hasher } from '@napi-rs/blake-hash';
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileSystemError } from '../core/errors.js';
 import type { PackId } from '../core/ids.js';
 import type { PackEntry } from '../core/pack-format.js';
+import { tempName } from './blob-store.js';
 import type { PackOutput, StagedPack } from './pack-writer.js';
 
 /** Bytes gathered before one write(): few system calls for many small blobs. Blobs at least
  *  this large are written straight from where they were sealed. */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
-
-/** The name of a staged file: what a store's put uses for its own temporary files, so a file
- *  left by a crash is ignored by every reader like theirs (docs/format.md §1). */
-export function stagedName(): string {
-  return `.tmp-${randomBytes(8).toString('hex')}`;
-}
 
 /**
  * Builds packs as files in a store's staging folder (BlobStore.stagingDir), for putFile: a pack
@@ -92,7 +86,8 @@ export class FilePackOutput implements PackOutput<StagedPack> {
   }
 
   #open(): void {
-    const path = join(this.#dir, stagedName());
+    // a temporary name, like a store's own: a file left by a crash is ignored by every reader
+    const path = join(this.#dir, tempName());
     try {
       this.#fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     } catch (err) {

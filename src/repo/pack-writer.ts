@@ -8,8 +8,6 @@ import type { IndexedPack } from '../core/index-format.js';
 /** A pack built in memory, complete and ready to upload: its bytes are final and re-sendable. */
 export interface FinishedPack extends IndexedPack {
   readonly bytes: Buffer;
-  /** Called once the pack is stored, when its buffer may be reused (a seal worker's packs). */
-  readonly release?: () => void;
 }
 
 /** A pack built as a file in a store's staging folder (see BlobStore.stagingDir), complete and
@@ -20,7 +18,7 @@ export interface StagedPack extends IndexedPack {
 }
 
 /** Gives a buffer of at least `n` bytes that owns its ArrayBuffer from offset 0 (a pack is
- *  written into it; it may be longer, and may be a spare one given back earlier). */
+ *  written into it; it may be longer). */
 export type PackAlloc = (n: number) => Buffer;
 
 /** Where a PackBuilder puts a pack's bytes as it seals them: a buffer (BufferPackOutput) or a
@@ -40,8 +38,8 @@ export interface PackOutput<P extends IndexedPack> {
  *  target + slack is closed before that blob instead, which only larger chunks (a chunker set
  *  above 8 MiB) or very many tiny blobs bring about: packs stay at or above their target. */
 export const PACK_SLACK_BYTES = 9 * 1024 * 1024;
-/** A new pack's first buffer, when the allocator is not one that hands out whole spares:
- *  doubled as the pack grows, so a run's few tree blobs do not cost a 25 MiB buffer. */
+/** A new pack's first buffer: doubled as the pack grows, so a run's few tree blobs do not cost
+ *  a 25 MiB buffer. */
 const FIRST_BUFFER_BYTES = 256 * 1024;
 
 const footerBytes = (count: number): number => SEAL_OVERHEAD + 4 + count * ENTRY_BYTES + PACK_TRAILER_BYTES;

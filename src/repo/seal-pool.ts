@@ -6,6 +6,7 @@ import { ID_BYTES, type PackId } from '../core/ids.js';
 import type { PackEntry } from '../core/pack-format.js';
 import type { BlobTypeId } from '../core/pack-format.js';
 import type { FinishedPack, StagedPack } from './pack-writer.js';
+import { workerScript } from './worker-script.js';
 
 /** What a seal worker is started with. */
 export interface SealWorkerInit {
@@ -22,9 +23,7 @@ export type ToSealWorker =
   | { t: 'batch'; seq: number; ids: ArrayBuffer; lengths: Uint32Array; buf: ArrayBuffer }
   | { t: 'flush'; seq: number }
   /** Drop the pack being built (the pool is closing). */
-  | { t: 'discard'; seq: number }
-  /** A pack's buffer, given back once the pack is stored. */
-  | { t: 'spare'; buf: ArrayBuffer };
+  | { t: 'discard'; seq: number };
 
 /** Seal worker to main thread. A pack's entries travel as `ids` (32 bytes each) and `meta`
  *  (type, offset, length, raw length per entry), its bytes as the first `length` bytes of a
@@ -249,7 +248,7 @@ export class SealPool {
   #spawn(): Slot {
     // a small young generation: a worker's garbage is a few views and entries per blob, and the
     // default (16 MiB semi-spaces) only held pages (measured: 25 MiB of new space at peak)
-    const worker = new Worker(sealWorkerUrl(), { workerData: this.#init, name: 'cairn-seal', resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+    const worker = new Worker(workerScript(import.meta.url, 'seal-worker.js'), { workerData: this.#init, name: 'cairn-seal', resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     // a worker never keeps the process alive: an abandoned pool must not hang the CLI
     worker.unref();
     const slot: Slot = { worker, outstanding: 0, batches: new Map(), flushes: new Map(), discards: new Map(), exited: false };
@@ -266,11 +265,7 @@ export class SealPool {
   #onMessage(slot: Slot, msg: FromSealWorker): void {
     switch (msg.t) {
       case 'pack': {
-        const entries = packEntries(msg.ids, msg.meta);
-        const release = (): void => {
-          if (!this.#closed) slot.worker.postMessage({ t: 'spare', buf: msg.bytes } satisfies ToSealWorker, [msg.bytes]);
-        };
-        this.#onPack({ packId: msg.packId as PackId, salt: msg.salt, entries, bytes: Buffer.from(msg.bytes, 0, msg.length), release });
+        this.#onPack({ packId: msg.packId as PackId, salt: msg.salt, entries: packEntries(msg.ids, msg.meta), bytes: Buffer.from(msg.bytes, 0, msg.length) });
         return;
       }
       case 'staged':
@@ -328,12 +323,4 @@ function packEntries(ids: Uint8Array, meta: Uint32Array): PackEntry[] {
     });
   }
   return entries;
-}
-
-/** The worker's script. Under a TypeScript runner (vitest, tsx) this module is
- *  src/repo/seal-pool.ts, and a worker thread loads only JavaScript: it runs the built
- *  dist/repo/seal-worker.js (`npm test` builds first). */
-function sealWorkerUrl(): URL {
-  const here = import.meta.url;
-  return here.endsWith('.ts') ? new URL('../../dist/repo/seal-worker.js', here) : new URL('./seal-worker.js', here);
 }

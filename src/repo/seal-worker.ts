@@ -8,7 +8,7 @@ import { CairnError } from '../core/errors.js';
 import { ID_BYTES } from '../core/ids.js';
 import { BlobType } from '../core/pack-format.js';
 import { FilePackOutput } from './pack-file.js';
-import { PACK_SLACK_BYTES, PackBuilder, type FinishedPack, type StagedPack } from './pack-writer.js';
+import { PackBuilder, type FinishedPack, type StagedPack } from './pack-writer.js';
 import { bufferedRandom } from './random.js';
 import type { FromSealWorker, SealWorkerInit, ToSealWorker } from './seal-pool.js';
 
@@ -31,24 +31,10 @@ function post(msg: FromSealWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
 }
 
-/** Pack buffers the main thread gave back once their packs were stored: one is enough, since
- *  a worker fills a pack far slower than a store takes one. */
-const spares: ArrayBuffer[] = [];
-const MAX_SPARES = 1;
-/** Every pack buffer has room for a whole pack (the builder closes a pack before it outgrows
- *  this, unless one blob alone is larger), so buffers are reused as they are. */
-const PACK_CAPACITY = init.packTargetBytes + PACK_SLACK_BYTES;
-
-function packBuffer(n: number): Buffer {
-  const i = spares.findIndex((b) => b.byteLength >= n);
-  if (i >= 0) return Buffer.from(spares.splice(i, 1)[0]!);
-  return Buffer.allocUnsafeSlow(Math.max(n, PACK_CAPACITY));
-}
-
 /** Packs go to files in the store's staging folder when it has one (then no pack is ever held
- *  in memory), else to reused buffers. */
+ *  in memory), else to buffers (a store without one keeps its objects in memory anyway). */
 const builder: PackBuilder<FinishedPack | StagedPack> =
-  init.stagingDir !== undefined ? new PackBuilder<StagedPack>(init.dataKey, bufferedRandom(), init.packTargetBytes, new FilePackOutput(init.stagingDir)) : new PackBuilder(init.dataKey, bufferedRandom(), init.packTargetBytes, packBuffer);
+  init.stagingDir !== undefined ? new PackBuilder<StagedPack>(init.dataKey, bufferedRandom(), init.packTargetBytes, new FilePackOutput(init.stagingDir)) : new PackBuilder(init.dataKey, bufferedRandom(), init.packTargetBytes);
 
 function postPack(pack: FinishedPack | StagedPack | undefined): void {
   if (!pack) return;
@@ -63,19 +49,14 @@ function postPack(pack: FinishedPack | StagedPack | undefined): void {
     post({ t: 'staged', packId: pack.packId, salt: pack.salt, ids, meta, file: pack.file, sizeBytes: pack.sizeBytes }, [ids.buffer, meta.buffer]);
     return;
   }
-  // the pack is the start of a buffer of its own (packBuffer: allocUnsafeSlow, never a pooled
-  // slice): send the whole buffer, which comes back once the pack is stored (a copy only if
-  // the pack ever stops starting its buffer)
+  // the pack is the start of a buffer of its own (allocUnsafeSlow, never a pooled slice):
+  // transfer the whole buffer (a copy only if the pack ever stops starting its buffer)
   const whole = pack.bytes.byteOffset === 0;
   const bytes = whole ? (pack.bytes.buffer as ArrayBuffer) : Uint8Array.from(pack.bytes).buffer;
   post({ t: 'pack', packId: pack.packId, salt: pack.salt, ids, meta, bytes, length: pack.bytes.length }, [bytes, ids.buffer, meta.buffer]);
 }
 
 port.on('message', (msg: ToSealWorker) => {
-  if (msg.t === 'spare') {
-    if (spares.length < MAX_SPARES) spares.push(msg.buf);
-    return;
-  }
   if (msg.t === 'flush') {
     try {
       postPack(builder.finish());

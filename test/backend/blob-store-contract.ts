@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CairnError, NotFoundError } from '../../src/core/errors.js';
-import { BLOB_KINDS } from '../../src/repo/blob-store.js';
+import { BLOB_KINDS, tempName } from '../../src/repo/blob-store.js';
 import type { BlobKind, BlobRef, BlobStore } from '../../src/repo/blob-store.js';
 
 /** Deterministic pseudo-random bytes (xorshift32), so that a failure is reproducible. */
@@ -35,10 +34,12 @@ async function names(store: BlobStore, kind: BlobKind): Promise<string[]> {
 const data = (name: string): BlobRef => ({ kind: 'data', name });
 const ABORTED = (): AbortSignal => AbortSignal.abort();
 
-/** Runs the BlobStore contract (repo/blob-store.ts) against the stores `make` builds, one per test. */
+/** Runs the BlobStore contract (repo/blob-store.ts) against the stores `make` builds, one per test.
+ *  `stagesFiles`: the store has a stagingDir and takes files with putFile. */
 export function runBlobStoreContract(
   name: string,
   make: () => Promise<{ store: BlobStore; cleanup?: () => Promise<void> }>,
+  { stagesFiles }: { stagesFiles: boolean },
 ): void {
   describe(`BlobStore contract: ${name}`, () => {
     let store: BlobStore;
@@ -245,47 +246,44 @@ export function runBlobStoreContract(
       expectBytes(notInto, body.subarray(0, 5000));
     });
 
-    it('takes objects from staged files when it has a staging folder', () => {
-      if (store.stagingDir !== undefined) expect(typeof store.putFile).toBe('function');
-      else expect(store.stagingDir).toBeUndefined();
+    it(stagesFiles ? 'has a staging folder and takes files from it' : 'has no staging folder', () => {
+      expect(store.stagingDir !== undefined).toBe(stagesFiles);
+      if (stagesFiles) expect(typeof store.putFile).toBe('function');
     });
 
     // putFile: a store that takes files (a real folder to stage them in)
     const staged = (bytes: Uint8Array): string => {
-      const path = join(store.stagingDir!, `.tmp-${randomBytes(8).toString('hex')}`);
+      const path = join(store.stagingDir!, tempName());
       writeFileSync(path, bytes);
       return path;
     };
 
-    it('stores a staged file with putFile, which then is gone; the object lists and reads back', async () => {
-      if (store.stagingDir === undefined || !store.putFile) return;
+    it.runIf(stagesFiles)('stores a staged file with putFile, which then is gone; the object lists and reads back', async () => {
       const body = testBytes(3 * 1024 * 1024 + 5, 11);
       const file = staged(body);
-      await store.putFile(data('cd01'), file);
+      await store.putFile!(data('cd01'), file);
       expect(existsSync(file)).toBe(false);
       expectBytes(await store.get(data('cd01')), body);
       expect(await names(store, 'data')).toEqual(['cd01']);
       // as put: an existing object is replaced
       const again = testBytes(100, 12);
-      await store.putFile(data('cd01'), staged(again));
+      await store.putFile!(data('cd01'), staged(again));
       expectBytes(await store.get(data('cd01')), again);
     });
 
-    it('refuses putFile with ifNoneMatch on an existing object, and leaves the file to its caller', async () => {
-      if (store.stagingDir === undefined || !store.putFile) return;
+    it.runIf(stagesFiles)('refuses putFile with ifNoneMatch on an existing object, and leaves the file to its caller', async () => {
       await store.put(data('cd02'), testBytes(10, 1));
       const file = staged(testBytes(20, 2));
-      await expect(store.putFile(data('cd02'), file, { ifNoneMatch: true })).rejects.toMatchObject({ code: 'E_BLOB_EXISTS' });
+      await expect(store.putFile!(data('cd02'), file, { ifNoneMatch: true })).rejects.toMatchObject({ code: 'E_BLOB_EXISTS' });
       expect(existsSync(file)).toBe(true);
       expectBytes(await store.get(data('cd02')), testBytes(10, 1));
       unlinkSync(file);
     });
 
-    it('rejects putFile of a missing file, or on an aborted signal, and stores nothing', async () => {
-      if (store.stagingDir === undefined || !store.putFile) return;
-      await expect(store.putFile(data('cd03'), join(store.stagingDir!, '.tmp-0000000000000000'))).rejects.toBeInstanceOf(CairnError);
+    it.runIf(stagesFiles)('rejects putFile of a missing file, or on an aborted signal, and stores nothing', async () => {
+      await expect(store.putFile!(data('cd03'), join(store.stagingDir!, '.tmp-0000000000000000'))).rejects.toBeInstanceOf(CairnError);
       const file = staged(testBytes(20, 3));
-      const err: unknown = await store.putFile(data('cd03'), file, { signal: ABORTED() }).then(() => undefined, (e: unknown) => e);
+      const err: unknown = await store.putFile!(data('cd03'), file, { signal: ABORTED() }).then(() => undefined, (e: unknown) => e);
       expect((err as Error | undefined)?.name).toBe('AbortError');
       expect(existsSync(file)).toBe(true);
       expect(await names(store, 'data')).toEqual([]);
