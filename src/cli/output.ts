@@ -1,4 +1,6 @@
-import { SingleBar } from 'cli-progress';
+import type * as CliProgress from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
+import { createRequire } from 'node:module';
 import { CairnError } from '../core/errors.js';
 import type { ProgressSink } from '../engine/progress.js';
 
@@ -41,7 +43,10 @@ export function progressFor(opts: { json?: boolean; quiet?: boolean }, label: st
   const ensureBar = (): SingleBar | undefined => {
     if (!tty || bar) return bar;
     const known = totalBytes > 0;
-    bar = new SingleBar({
+    // required here, not imported: only a terminal draws a bar, and cli-progress with its
+    // dependencies costs every other run ~5 MiB
+    const { SingleBar: Bar } = createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
+    bar = new Bar({
       format: known ? `${label} [{bar}] {percentage}% | {files} files | {done} | {rate}/s | ETA {eta_formatted}` : `${label} | {files} files | {done} | {rate}/s`,
       barCompleteChar: '#',
       barIncompleteChar: '.',

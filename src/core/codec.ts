@@ -1,4 +1,4 @@
-import { compress as lz4Compress, compressSync as lz4CompressSync, uncompress as lz4Uncompress, uncompressSync as lz4UncompressSync } from 'lz4-napi';
+import type * as Lz4 from 'lz4-napi';
 import { createRequire } from 'node:module';
 import { IntegrityError } from './errors.js';
 
@@ -8,6 +8,13 @@ import { IntegrityError } from './errors.js';
  *  3 KB blob cost ~70 µs of cpu, 4x what it costs with a reused context (native-bench/RESULTS.md).
  *  Required, not imported: it is CommonJS with a native addon. */
 const zstd = createRequire(import.meta.url)('zstd-napi/binding') as ZstdBinding;
+
+/** lz4-napi, required on first use: a repository compresses with zstd unless created with lz4,
+ *  and loading the addon costs every thread that never uses it ~5 MiB. */
+let lz4Module: typeof Lz4 | undefined;
+function lz4(): typeof Lz4 {
+  return (lz4Module ??= createRequire(import.meta.url)('lz4-napi') as typeof Lz4);
+}
 
 /** The part of zstd-napi/binding cairn uses (its own .d.ts declares it as a CJS module). */
 interface ZstdBinding {
@@ -73,7 +80,7 @@ export function encodeSync(data: Uint8Array, params: CompressionParams, scratchO
   const limit = data.length - (data.length >>> MIN_SAVING_SHIFT);
   let out: Uint8Array;
   if (params.codec === 'lz4') {
-    out = lz4CompressSync(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    out = lz4().compressSync(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   } else {
     const bound = zstd.compressBound(data.length);
     if (scratch.length < bound) scratch = Buffer.allocUnsafeSlow(Math.max(bound, 64 * 1024));
@@ -90,7 +97,7 @@ export function encodeSync(data: Uint8Array, params: CompressionParams, scratchO
  *  thread (a reused context makes it cheap; the engine compresses data blobs in seal workers). */
 export async function encode(data: Uint8Array, params: CompressionParams): Promise<Encoded> {
   if (params.codec !== 'lz4' || data.length < 64) return encodeSync(data, params);
-  const out = await lz4Compress(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  const out = await lz4().compress(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   if (out.length > data.length - (data.length >>> MIN_SAVING_SHIFT)) return { codec: Codec.none, bytes: data };
   return { codec: Codec.lz4, bytes: out };
 }
@@ -105,7 +112,7 @@ export function decodeSync(codec: number, bytes: Uint8Array, rawLength?: number)
         out = bytes;
         break;
       case Codec.lz4:
-        out = lz4UncompressSync(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        out = lz4().uncompressSync(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
         break;
       case Codec.zstd:
         out = zstdDecode(bytes, rawLength);
@@ -126,7 +133,7 @@ export async function decode(codec: number, bytes: Uint8Array, rawLength?: numbe
   if (codec !== Codec.lz4) return decodeSync(codec, bytes, rawLength);
   let out: Uint8Array;
   try {
-    out = await lz4Uncompress(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    out = await lz4().uncompress(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (err) {
     throw new IntegrityError('blob does not decompress', { cause: err });
   }

@@ -1,0 +1,34 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const PROGRAM = fileURLToPath(new URL('../../dist/cli/program.js', import.meta.url));
+
+/** The npm packages a fresh process has loaded after importing the CLI's program (what every
+ *  `cairn` command pays before it does anything). */
+function packagesLoadedByCli(): string[] {
+  const script = `
+    import { createRequire } from 'node:module';
+    const require = createRequire(${JSON.stringify(PROGRAM)});
+    await import(${JSON.stringify(PROGRAM)});
+    const names = new Set();
+    for (const file of Object.keys(require.cache)) {
+      const m = /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(file);
+      if (m) names.add(m[1]);
+    }
+    process.stdout.write(JSON.stringify([...names].sort()));
+  `;
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as string[];
+}
+
+describe('cairn start-up', () => {
+  // The agent's server stack cost every command ~25 MiB of RSS and 0.2 s of start-up; lz4 and
+  // the progress bar ~5 MiB each. They are loaded by the commands that use them.
+  it('loads neither the agent stack, nor lz4, nor the progress bar for a repository command', () => {
+    const loaded = packagesLoadedByCli();
+    expect(loaded).toContain('commander');
+    for (const heavy of ['fastify', 'pino', 'libsql', 'chokidar', 'cron-parser', 'yaml', 'lz4-napi', 'cli-progress']) {
+      expect(loaded, `${heavy} is loaded at start-up`).not.toContain(heavy);
+    }
+  });
+});
