@@ -58,6 +58,12 @@ const SMALL_FILE_BYTES = 256 * 1024;
 /** Bytes read per read() of a large file: 4 MiB keeps the libuv pool busy with few calls. */
 const READ_BYTES = 4 * 1024 * 1024;
 
+/** A large file's read buffer, kept for the next file. A read fills what the unfinished chunk
+ *  leaves; a chunk that outgrows the buffer (rare: most are within 2x the 1 MiB average) grows
+ *  it to at most the max chunk size plus one read, for that file only. 12 MiB buffers from the
+ *  start held 2 x 8 MiB more for nothing. */
+const READ_BUFFER_BYTES = 4 * 1024 * 1024;
+
 /** Reads files, cuts them into chunks, and hands chunks that the repository lacks to the blob
  *  writer without waiting for them to be sealed. All-zero chunks become holes and are never
  *  stored. Call drain() before flushing the writer. */
@@ -68,8 +74,9 @@ export class FileSaver {
   readonly #params: ChunkerParams;
   readonly #budget: ByteBudget;
   readonly #zeros: Buffer;
-  /** Read buffers of large files, kept for the next ones: chunks are copied out of them before
-   *  they are reused, and a fresh 12 MiB buffer per file cost page faults and heap growth. */
+  /** Read buffers of large files (READ_BUFFER_BYTES), kept for the next ones: chunks are copied
+   *  out of them before they are reused, and a fresh buffer per file cost page faults and heap
+   *  growth. */
   readonly #spare: Buffer[] = [];
   /** One buffer for every small file when the writer copies what it is given (see copiesData):
    *  the file is read, hashed and handed over without an await in between. */
@@ -142,13 +149,19 @@ export class FileSaver {
 
   async #read(fh: FileHandle, sizeHint: number, opts: Op): Promise<SavedContent> {
     const chunker = new FastCdcChunker(this.#gear, this.#params);
-    const full = this.#params.maxSizeBytes + READ_BYTES;
-    let buf = sizeHint < this.#params.minSizeBytes ? Buffer.allocUnsafe(sizeHint + 1) : (this.#spare.pop() ?? Buffer.allocUnsafeSlow(full));
+    const reused = this.#reusedBytes();
+    let buf = sizeHint < this.#params.minSizeBytes ? Buffer.allocUnsafe(sizeHint + 1) : (this.#spare.pop() ?? Buffer.allocUnsafeSlow(reused));
     try {
       return await this.#chunkAll(fh, buf, chunker, opts, (bigger) => (buf = bigger));
     } finally {
-      if (buf.length === full && this.#spare.length < 2) this.#spare.push(buf);
+      if (buf.length === reused && this.#spare.length < 2) this.#spare.push(buf);
     }
+  }
+
+  /** The size of the read buffers kept for reuse: READ_BUFFER_BYTES, or less when the chunker's
+   *  max chunk plus one read is smaller (tests use small chunks). */
+  #reusedBytes(): number {
+    return Math.min(READ_BUFFER_BYTES, this.#params.maxSizeBytes + READ_BYTES);
   }
 
   /** Reads `fh` to its end into `first` (or a bigger buffer, reported through `grown`), cutting
@@ -170,9 +183,14 @@ export class FileSaver {
           scan -= start;
           start = 0;
         } else {
-          const size = Math.min(Math.max(buf.length * 2, 64 * 1024), max + READ_BYTES);
-          const bigger = size === max + READ_BYTES ? (this.#spare.pop() ?? Buffer.allocUnsafeSlow(size)) : Buffer.allocUnsafe(size);
+          const reused = this.#reusedBytes();
+          let size = Math.min(Math.max(buf.length * 2, 64 * 1024), max + READ_BYTES);
+          // a buffer growing past the reused size takes that size first, so it can be kept
+          if (buf.length < reused && size > reused) size = reused;
+          const bigger = size === reused ? (this.#spare.pop() ?? Buffer.allocUnsafeSlow(size)) : size > reused ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
           buf.copy(bigger, 0, 0, fill);
+          // nothing refers to the old buffer: emitted chunks were copied out of it
+          if (buf.length === reused && this.#spare.length < 2) this.#spare.push(buf);
           buf = bigger;
           grown(buf);
         }

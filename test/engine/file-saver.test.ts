@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ChunkerParams } from '../../src/core/chunker.js';
+import { type ChunkerParams, DEFAULT_CHUNKER_PARAMS, FastCdcChunker, chunkLengths } from '../../src/core/chunker.js';
 import { BlobType } from '../../src/core/pack-format.js';
 import type { BlobId } from '../../src/core/ids.js';
 import { ByteBudget, FileSaver } from '../../src/engine/file-saver.js';
@@ -26,9 +26,9 @@ afterAll(async () => {
 });
 
 /** Saves `file` as the walker would, with `sizeHint` as lstat's size, and reads it back. */
-async function saveAndRead(file: string, sizeHint: number): Promise<{ bytes: Buffer; content: readonly (BlobId | number)[]; size: number }> {
+async function saveAndRead(file: string, sizeHint: number, params = PARAMS): Promise<{ bytes: Buffer; content: readonly (BlobId | number)[]; size: number }> {
   const writer = repo.newWriter();
-  const saver = new FileSaver(writer, repo.hasher, repo.gear, PARAMS, new ByteBudget(64 * 1024));
+  const saver = new FileSaver(writer, repo.hasher, repo.gear, params, new ByteBudget(64 * 1024));
   const saved = await saver.save(fromUserPath(file), sizeHint);
   await saver.drain();
   await writer.flush();
@@ -71,5 +71,18 @@ describe('FileSaver', () => {
   it('rejects a file that vanished with ENOENT (the walker skips it)', async () => {
     const saver = new FileSaver(repo.newWriter(), repo.hasher, repo.gear, PARAMS, new ByteBudget(1 << 20));
     await expect(saver.save(fromUserPath(path.join(dir, 'gone')), 10)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('cuts chunks longer than its 4 MiB read buffer where the chunker does on the whole file', async () => {
+    // constant bytes give the rolling hash no cut point, so every chunk but the last is max size
+    const data = Buffer.concat([Buffer.alloc(19 * 1024 * 1024 + 123, 0x61), randomBytes(3 * 1024 * 1024)]);
+    const file = path.join(dir, 'long-chunks');
+    await writeFile(file, data);
+    const expected = chunkLengths(new FastCdcChunker(repo.gear, DEFAULT_CHUNKER_PARAMS), data);
+    expect(Math.max(...expected)).toBeGreaterThan(4 * 1024 * 1024);
+    const r = await saveAndRead(file, data.length, DEFAULT_CHUNKER_PARAMS);
+    expect(r.bytes.equals(data)).toBe(true);
+    const lengths = await Promise.all(r.content.map(async (ref) => (typeof ref === 'number' ? ref : (await repo.reader.load(BlobType.data, ref)).length)));
+    expect(lengths).toEqual(expected);
   });
 });
