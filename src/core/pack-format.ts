@@ -20,6 +20,37 @@ export interface PackEntry {
   readonly rawLength: number;
 }
 
+/** A pack's entries in two typed arrays instead of an object each: `ids` (32 bytes per entry)
+ *  and `meta` (type, offset, length, raw length per entry). How seal workers send them, and how
+ *  a writer holds the entries of packs not yet in an index file (~50 bytes each, not ~250). */
+export interface CompactEntries {
+  readonly ids: Uint8Array;
+  readonly meta: Uint32Array;
+}
+
+/** `entries` as CompactEntries (copies the ids). */
+export function compactEntries(entries: readonly PackEntry[]): { ids: Uint8Array<ArrayBuffer>; meta: Uint32Array<ArrayBuffer> } {
+  const ids = new Uint8Array(entries.length * ID_BYTES);
+  const meta = new Uint32Array(entries.length * 4);
+  entries.forEach((e, i) => {
+    ids.set(e.id, i * ID_BYTES);
+    meta[4 * i] = e.type;
+    meta[4 * i + 1] = e.offset;
+    meta[4 * i + 2] = e.length;
+    meta[4 * i + 3] = e.rawLength;
+  });
+  return { ids, meta };
+}
+
+/** The entries of CompactEntries (their ids are views of `c.ids`). */
+export function expandEntries(c: CompactEntries): PackEntry[] {
+  const entries: PackEntry[] = [];
+  for (let i = 0; i < c.meta.length / 4; i++) {
+    entries.push({ type: c.meta[4 * i]! as BlobTypeId, id: c.ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES), offset: c.meta[4 * i + 1]!, length: c.meta[4 * i + 2]!, rawLength: c.meta[4 * i + 3]! });
+  }
+  return entries;
+}
+
 /** Pack layout, format v1 (docs/format.md): a 24-byte preamble (magic "CRNP", version, 3 zero
  *  bytes, 16-byte salt), the sealed blobs, the sealed header, then the header's sealed length
  *  (u32 LE) and the magic "CRNE". */

@@ -3,8 +3,7 @@ import { Worker } from 'node:worker_threads';
 import type { CompressionParams } from '../core/codec.js';
 import { CairnError, type ErrorCode } from '../core/errors.js';
 import { ID_BYTES, type PackId } from '../core/ids.js';
-import type { PackEntry } from '../core/pack-format.js';
-import type { BlobTypeId } from '../core/pack-format.js';
+import { type BlobTypeId, expandEntries } from '../core/pack-format.js';
 import type { FinishedPack, StagedPack } from './pack-writer.js';
 import { workerScript } from './worker-script.js';
 
@@ -265,11 +264,11 @@ export class SealPool {
   #onMessage(slot: Slot, msg: FromSealWorker): void {
     switch (msg.t) {
       case 'pack': {
-        this.#onPack({ packId: msg.packId as PackId, salt: msg.salt, entries: packEntries(msg.ids, msg.meta), bytes: Buffer.from(msg.bytes, 0, msg.length) });
+        this.#onPack({ packId: msg.packId as PackId, salt: msg.salt, entries: expandEntries(msg), bytes: Buffer.from(msg.bytes, 0, msg.length) });
         return;
       }
       case 'staged':
-        this.#onPack({ packId: msg.packId as PackId, salt: msg.salt, entries: packEntries(msg.ids, msg.meta), file: msg.file, sizeBytes: msg.sizeBytes });
+        this.#onPack({ packId: msg.packId as PackId, salt: msg.salt, entries: expandEntries(msg), file: msg.file, sizeBytes: msg.sizeBytes });
         return;
       case 'sealed': {
         const b = slot.batches.get(msg.seq);
@@ -308,19 +307,4 @@ export class SealPool {
     this.#open = undefined;
     if (open) for (const w of open.waiters) w.reject(failure);
   }
-}
-
-/** A pack's entries from their ids and meta (see FromSealWorker). */
-function packEntries(ids: Uint8Array, meta: Uint32Array): PackEntry[] {
-  const entries: PackEntry[] = [];
-  for (let i = 0; i < meta.length / 4; i++) {
-    entries.push({
-      type: meta[4 * i]! as BlobTypeId,
-      id: ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES),
-      offset: meta[4 * i + 1]!,
-      length: meta[4 * i + 2]!,
-      rawLength: meta[4 * i + 3]!,
-    });
-  }
-  return entries;
 }

@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { encodeSync } from '../core/codec.js';
 import { CairnError } from '../core/errors.js';
 import { ID_BYTES } from '../core/ids.js';
-import { BlobType } from '../core/pack-format.js';
+import { BlobType, compactEntries } from '../core/pack-format.js';
 import { FilePackOutput } from './pack-file.js';
 import { PackBuilder, type FinishedPack, type StagedPack } from './pack-writer.js';
 import { bufferedRandom } from './random.js';
@@ -38,13 +38,7 @@ const builder: PackBuilder<FinishedPack | StagedPack> =
 
 function postPack(pack: FinishedPack | StagedPack | undefined): void {
   if (!pack) return;
-  const n = pack.entries.length;
-  const ids = new Uint8Array(n * ID_BYTES);
-  const meta = new Uint32Array(n * 4);
-  pack.entries.forEach((e, i) => {
-    ids.set(e.id, i * ID_BYTES);
-    meta.set([e.type, e.offset, e.length, e.rawLength], i * 4);
-  });
+  const { ids, meta } = compactEntries(pack.entries);
   if ('file' in pack) {
     post({ t: 'staged', packId: pack.packId, salt: pack.salt, ids, meta, file: pack.file, sizeBytes: pack.sizeBytes }, [ids.buffer, meta.buffer]);
     return;

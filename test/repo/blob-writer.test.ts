@@ -183,6 +183,26 @@ describe.each([
     expect(listed.sort()).toEqual(packs);
   });
 
+  it('knows every blob it saved, through upload and index writes, and stores none twice', async () => {
+    const store = newStore();
+    const index = new CompactIndex();
+    const w = new BlobWriter(store, index, { ...OPTS, indexEveryPacks: 2 });
+    const datas = blobs(60, 100_000, 4);
+    const ids = datas.map((d) => HASHER.raw(d));
+    for (const [i, d] of datas.entries()) {
+      expect(await w.save(BlobType.data, ids[i]!, d)).toBe(true);
+      // saved blobs are known wherever they are: in flight, in a stored pack, or indexed
+      for (const id of ids.slice(0, i + 1)) expect(w.known(id)).toBe(true);
+      if (i % 7 === 6) for (const [j, e] of datas.slice(0, i + 1).entries()) expect(await w.save(BlobType.data, ids[j]!, e)).toBe(false);
+    }
+    const written = await w.flush();
+    expect(w.stats.blobsAdded).toBe(60);
+    expect(index.size).toBe(60);
+    const listed: string[] = [];
+    for (const id of written) for (const p of (await readIndexFile(store, DATA_KEY, id)).packs) for (const e of p.entries) listed.push(Buffer.from(e.id).toString('hex'));
+    expect(listed.sort()).toEqual(ids.map((id) => Buffer.from(id).toString('hex')).sort());
+  });
+
   it('returns nothing and writes nothing when flushed empty', async () => {
     const store = newStore();
     expect(await new BlobWriter(store, new CompactIndex(), OPTS).flush()).toEqual([]);
