@@ -63,6 +63,8 @@ function borg(opts: ToolOptions): Tool {
   };
 }
 
+/** cairn runs as its users run it: the `cairn` bin, whose shebang passes node its V8 flags
+ *  (src/cli/main.ts), not `node dist/cli/main.js`. */
 function cairn(): Tool {
   const env = (repo: string, home: string): Record<string, string> => ({ CAIRN_REPO: repo, CAIRN_PASSWORD: PASSWORD, XDG_CACHE_HOME: join(home, 'cache') });
   return {
@@ -70,9 +72,9 @@ function cairn(): Tool {
     unavailable: () => (existsSync(CAIRN_CLI) ? undefined : `${CAIRN_CLI} is missing (run npm run build first)`),
     version: () => capture('node', [CAIRN_CLI, '--version']) || 'unknown',
     settings: () => 'defaults',
-    init: (repo, home) => ({ cmd: 'node', args: [CAIRN_CLI, 'init'], env: env(repo, home) }),
-    backup: (repo, home, src) => ({ cmd: 'node', args: [CAIRN_CLI, 'backup', src, '--json'], env: env(repo, home) }),
-    restore: (repo, home, target) => ({ cmd: 'node', args: [CAIRN_CLI, 'restore', 'latest', '--target', target], env: env(repo, home) }),
+    init: (repo, home) => ({ cmd: CAIRN_CLI, args: ['init'], env: env(repo, home) }),
+    backup: (repo, home, src) => ({ cmd: CAIRN_CLI, args: ['backup', src, '--json'], env: env(repo, home) }),
+    restore: (repo, home, target) => ({ cmd: CAIRN_CLI, args: ['restore', 'latest', '--target', target], env: env(repo, home) }),
     restoredPath: (target, src) => join(target, src),
   };
 }

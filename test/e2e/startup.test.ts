@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const PROGRAM = fileURLToPath(new URL('../../dist/cli/program.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 /** The npm packages a fresh process has loaded after importing the CLI's program (what every
  *  `cairn` command pays before it does anything). */
@@ -30,5 +31,18 @@ describe('cairn start-up', () => {
     for (const heavy of ['fastify', 'pino', 'libsql', 'chokidar', 'cron-parser', 'yaml', 'lz4-napi', 'cli-progress']) {
       expect(loaded, `${heavy} is loaded at start-up`).not.toContain(heavy);
     }
+  });
+
+  // `cairn` is the built main.js run by its shebang, which passes node the V8 flags a backup
+  // wants (src/cli/main.ts): the file must be executable and the line valid
+  it('runs as an executable whose shebang gives node its flags', () => {
+    const script = `process.stdout.write(JSON.stringify(process.execArgv))`;
+    expect(execFileSync(MAIN, ['--version'], { encoding: 'utf8' }).trim()).toMatch(/^\d+\.\d+\.\d+/);
+    const shebang = execFileSync('head', ['-1', MAIN], { encoding: 'utf8' }).trim().replace(/^#!/, '').split(/\s+/);
+    expect(shebang.slice(0, 3)).toEqual(['/usr/bin/env', '-S', 'node']);
+    const flags = shebang.slice(3);
+    expect(flags).toContain('--max-semi-space-size=4');
+    // node accepts them
+    expect(JSON.parse(execFileSync(process.execPath, [...flags, '-e', script], { encoding: 'utf8' }))).toEqual([...flags, '-e', script]);
   });
 });
