@@ -65,10 +65,15 @@ export class ContentRestorer {
    *  the path as backed up. */
   readonly #targetBytes: number;
   // The plan is columns of numbers, not objects: a restore of 150k files held ~120 MiB of
-  // plan objects (five per file), now ~30 MiB, most of it the paths' bytes (decisions §27).
-  // Files, by number: the destination path (bytes in one arena), metadata and progress.
-  #paths = new Uint8Array(64 * 1024);
-  #pathStart = new Float64Array(1024);
+  // plan objects (five per file), then ~30 MiB, most of it whole paths' bytes (decisions §27);
+  // a path is now its folder (one copy per folder) and its name (decisions §30).
+  // Files, by number: the destination folder and name, metadata and progress.
+  /** Folders of destinations, each with its trailing slash; files of a folder come together. */
+  readonly #dirs: Buffer[] = [];
+  #dirOf = new Uint32Array(1024);
+  /** Names, their bytes in one arena. */
+  #names = new Uint8Array(64 * 1024);
+  #nameStart = new Float64Array(1024);
   #size = new Float64Array(1024);
   #mtime = new Float64Array(1024);
   /** mode, uid, gid per file. */
@@ -139,11 +144,18 @@ export class ContentRestorer {
   #addFile(dest: Buffer, node: TreeNode, blobs: number): number {
     const f = this.#fileCount++;
     const n = this.#fileCount;
-    const start = this.#pathStart[f]!;
-    this.#paths = grown(this.#paths, start + dest.length, (len) => new Uint8Array(len));
-    this.#paths.set(dest, start);
-    this.#pathStart = grown(this.#pathStart, n + 1, (len) => new Float64Array(len));
-    this.#pathStart[n] = start + dest.length;
+    const slash = dest.lastIndexOf(0x2f);
+    const dir = dest.subarray(0, slash + 1);
+    const name = dest.subarray(slash + 1);
+    let d = this.#dirs.length - 1;
+    if (d < 0 || !this.#dirs[d]!.equals(dir)) d = this.#dirs.push(Buffer.from(dir)) - 1;
+    this.#dirOf = grown(this.#dirOf, n, (len) => new Uint32Array(len));
+    this.#dirOf[f] = d;
+    const start = this.#nameStart[f]!;
+    this.#names = grown(this.#names, start + name.length, (len) => new Uint8Array(len));
+    this.#names.set(name, start);
+    this.#nameStart = grown(this.#nameStart, n + 1, (len) => new Float64Array(len));
+    this.#nameStart[n] = start + name.length;
     this.#size = grown(this.#size, n, (len) => new Float64Array(len));
     this.#mtime = grown(this.#mtime, n, (len) => new Float64Array(len));
     this.#modeUidGid = grown(this.#modeUidGid, 3 * n, (len) => new Uint32Array(len));
@@ -344,10 +356,15 @@ export class ContentRestorer {
     this.#progress.add(1, 0);
   }
 
-  /** The destination path of file `f` (a view into the path arena). */
+  /** The destination path of file `f` (a new buffer). */
   #path(f: number): Buffer {
-    const start = this.#pathStart[f]!;
-    return Buffer.from(this.#paths.buffer, this.#paths.byteOffset + start, this.#pathStart[f + 1]! - start);
+    const dir = this.#dirs[this.#dirOf[f]!]!;
+    const start = this.#nameStart[f]!;
+    const len = this.#nameStart[f + 1]! - start;
+    const path = Buffer.allocUnsafe(dir.length + len);
+    dir.copy(path, 0);
+    path.set(this.#names.subarray(start, start + len), dir.length);
+    return path;
   }
 
   #show(dest: Buffer): string {
