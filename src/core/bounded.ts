@@ -32,9 +32,10 @@ export async function* mapBoundedIter<T, R>(items: Iterable<T> | AsyncIterable<T
 
 /** Calls `fn` on every item with at most `limit` calls in flight, starting them in input order
  *  without waiting on the oldest (unlike mapBounded, which keeps results in order), and keeping
- *  no results: per item, one call's promise. After any call fails, no new call starts; the
+ *  no results: per item, one call's promise, or none when `fn` returns without one. After any
+ *  call fails, no new call starts; the
  *  first failure is rethrown once the calls in flight have settled. */
-export async function forEachBounded<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function forEachBounded<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void> | void): Promise<void> {
   if (!(limit >= 1)) throw new RangeError(`limit must be ≥ 1, got ${limit}`);
   let next = 0;
   let failure: { err: unknown } | undefined;
@@ -42,7 +43,9 @@ export async function forEachBounded<T>(items: readonly T[], limit: number, fn: 
     while (failure === undefined && next < items.length) {
       const i = next++;
       try {
-        await fn(items[i]!, i);
+        // a call that finished without a promise costs no await
+        const pending = fn(items[i]!, i);
+        if (pending !== undefined) await pending;
       } catch (err) {
         failure ??= { err };
       }

@@ -13,7 +13,7 @@ import type { BlobWriter } from '../repo/blob-writer.js';
 import type { Repository } from '../repo/repository.js';
 import { matchesFilter } from '../repo/snapshots.js';
 import { type Excluder, compileExcludes } from './excludes.js';
-import { ByteBudget, FileSaver } from './file-saver.js';
+import { ByteBudget, FileSaver, type SavedContent } from './file-saver.js';
 import { IdNames, nodeFromStat, sameMetadata, unchanged } from './fs-meta.js';
 import { type BytePath, NO_PROGRESS, type ProgressSink, displayPath, fromUserPath, toFsPath } from './progress.js';
 import { sameDirEntries, tallySubtree } from './subtree-reuse.js';
@@ -277,11 +277,21 @@ class Walker {
     // Entries other than directories are handled concurrently; subdirectories one after another,
     // depth first, so the directories open at once (each holding its entries) are bounded by
     // the depth of the tree, not its width.
-    await forEachBounded(names, this.#concurrency, async (name) => {
+    await forEachBounded(names, this.#concurrency, (name) => {
       const child = p === '/' ? `/${name}` : `${p}/${name}`;
       const st = this.#lstat(child);
-      if (st?.isDirectory()) subdirs.push({ name, st });
-      else if (st) keep(await this.#entry(child, name, prev.get(name), signal, st, dev), name);
+      if (!st) return;
+      if (st.isDirectory()) {
+        subdirs.push({ name, st });
+        return;
+      }
+      // most entries are done at once (a small file, an unchanged one); the rest take a promise
+      const now = this.#entryNow(child, name, prev.get(name), st, signal);
+      if (now !== undefined) {
+        keep(now ?? undefined, name);
+        return;
+      }
+      return this.#entry(child, name, prev.get(name), signal, st, dev).then((node) => keep(node, name));
     });
     const prevTrees = subdirs.map(({ name }) => {
       const prevNode = prev.get(name);
@@ -307,6 +317,34 @@ class Walker {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#fail(p, err);
       return undefined;
     }
+  }
+
+  /** #entry without a promise where nothing needs one: a regular file that is excluded,
+   *  unmodified, or small enough to be read, hashed and handed over at once (see
+   *  FileSaver.saveSmallNow). Returns null when the entry is left out (excluded, vanished or
+   *  unreadable), undefined when this cannot decide now: the caller then awaits #entry. */
+  #entryNow(p: BytePath, name: string, prev: TreeNode | undefined, st: BigIntStats, signal?: AbortSignal): TreeNode | null | undefined {
+    if (!st.isFile()) return undefined;
+    signal?.throwIfAborted();
+    if (this.#excluder(displayPath(p), false)) return null;
+    if (prev?.type === 'file' && this.#unmodified(prev, st)) return prev;
+    // same content, other metadata: #file reuses the content
+    if (unchanged(prev, st)) return undefined;
+    let saved: SavedContent | undefined;
+    try {
+      saved = this.#saver.saveSmallNow(p, Number(st.size), { signal });
+    } catch (err) {
+      this.#entryFailed(p, err, signal);
+      return null;
+    }
+    return saved && this.#saved(nodeFromStat(name, st, this.#names), prev, saved);
+  }
+
+  /** Records why an entry is left out, or throws when the backup must stop (abort, a repository
+   *  error). A file that vanished is left out silently. */
+  #entryFailed(p: BytePath, err: unknown, signal: AbortSignal | undefined): void {
+    if (signal?.aborted || err instanceof CairnError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#fail(p, err);
   }
 
   /** One directory entry as a tree node, or undefined when it is excluded, vanished or unreadable. */
@@ -340,9 +378,7 @@ class Walker {
           return node;
       }
     } catch (err) {
-      if (signal?.aborted || err instanceof CairnError) throw err;
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      this.#fail(p, err);
+      this.#entryFailed(p, err, signal);
       return undefined;
     }
   }
@@ -383,6 +419,11 @@ class Walker {
     }
     const large = size >= this.#repo.config.chunker.minSizeBytes;
     const saved = await (large ? this.#large : this.#small).with(() => this.#saver.save(p, size, { signal }));
+    return this.#saved(node, prev, saved);
+  }
+
+  /** The node of a file whose content was just saved, counted as new or changed. */
+  #saved(node: TreeNode, prev: TreeNode | undefined, saved: SavedContent): TreeNode {
     if (prev?.type === 'file') this.counters.filesChanged++;
     else this.counters.filesNew++;
     this.counters.bytesRead += saved.sizeBytes;

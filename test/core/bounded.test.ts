@@ -189,6 +189,27 @@ describe('forEachBounded', () => {
     await expect(forEachBounded([], 3, () => Promise.reject(new Error('called')))).resolves.toBeUndefined();
     await expect(forEachBounded([1], 0, async () => undefined)).rejects.toThrow(RangeError);
   });
+
+  it('takes calls that finish without a promise, mixed with ones that return one', async () => {
+    const seen: number[] = [];
+    await forEachBounded([1, 2, 3, 4, 5, 6], 2, (item) => {
+      if (item % 2 === 1) {
+        seen.push(item);
+        return;
+      }
+      return Promise.resolve().then(() => void seen.push(item));
+    });
+    expect(seen.sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    // a synchronous throw fails the run like a rejection, after the calls in flight
+    const started: number[] = [];
+    await expect(
+      forEachBounded([1, 2, 3, 4], 1, (item) => {
+        started.push(item);
+        if (item === 2) throw new Error('sync failure');
+      }),
+    ).rejects.toThrow('sync failure');
+    expect(started).toEqual([1, 2]);
+  });
 });
 
 describe.each([

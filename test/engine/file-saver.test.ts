@@ -85,4 +85,82 @@ describe('FileSaver', () => {
     const lengths = await Promise.all(r.content.map(async (ref) => (typeof ref === 'number' ? ref : (await repo.reader.load(BlobType.data, ref)).length)));
     expect(lengths).toEqual(expected);
   });
+
+  describe('saveSmallNow', () => {
+    /** A writer that copies what it is given, as seal workers do (saveSmallNow needs one). */
+    const copyingWriter = () => {
+      const writer = repo.newWriter({ sealWorkers: 2 });
+      expect(writer.copiesData).toBe(true);
+      return writer;
+    };
+
+    it('saves a small file without a promise, as save() would', async () => {
+      const file = path.join(dir, 'now-small');
+      const data = randomBytes(3000);
+      await writeFile(file, data);
+      const writer = copyingWriter();
+      try {
+        const saver = new FileSaver(writer, repo.hasher, repo.gear, DEFAULT_CHUNKER_PARAMS, new ByteBudget(1 << 20));
+        const saved = saver.saveSmallNow(fromUserPath(file), data.length);
+        expect(saved?.sizeBytes).toBe(3000);
+        expect(saved?.content).toEqual([repo.hasher.id(data)]);
+        await saver.drain();
+        await writer.flush();
+        expect(Buffer.from(await repo.reader.load(BlobType.data, saved!.content[0] as BlobId)).equals(data)).toBe(true);
+      } finally {
+        await writer.close();
+      }
+    });
+
+    it('declines (undefined) a file too large to be one chunk, a full budget, a file that grew, or a writer that does not copy', async () => {
+      const file = path.join(dir, 'now-grew');
+      await writeFile(file, randomBytes(5000));
+      const writer = copyingWriter();
+      try {
+        const budget = new ByteBudget(10_000);
+        const saver = new FileSaver(writer, repo.hasher, repo.gear, DEFAULT_CHUNKER_PARAMS, budget);
+        expect(saver.saveSmallNow(fromUserPath(file), 300 * 1024)).toBeUndefined();
+        // the file is larger than lstat said: it is read in parts by save()
+        expect(saver.saveSmallNow(fromUserPath(file), 100)).toBeUndefined();
+        // the budget is all taken: no wait here
+        expect(budget.tryAcquire(10_000)).toBe(true);
+        expect(saver.saveSmallNow(fromUserPath(file), 5000)).toBeUndefined();
+        budget.release(10_000);
+        expect(saver.saveSmallNow(fromUserPath(file), 5000)?.sizeBytes).toBe(5000);
+        await saver.drain();
+        await writer.flush();
+      } finally {
+        await writer.close();
+      }
+      const plain = new FileSaver(repo.newWriter({ sealWorkers: 0 }), repo.hasher, repo.gear, DEFAULT_CHUNKER_PARAMS, new ByteBudget(1 << 20));
+      expect(plain.saveSmallNow(fromUserPath(file), 5000)).toBeUndefined();
+    });
+
+    it('returns the budget when the read fails', async () => {
+      const writer = copyingWriter();
+      try {
+        const budget = new ByteBudget(10_000);
+        const saver = new FileSaver(writer, repo.hasher, repo.gear, DEFAULT_CHUNKER_PARAMS, budget);
+        expect(() => saver.saveSmallNow(fromUserPath(path.join(dir, 'missing')), 5000)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+        expect(budget.tryAcquire(10_000)).toBe(true);
+      } finally {
+        await writer.close();
+      }
+    });
+  });
+});
+
+describe('ByteBudget.tryAcquire', () => {
+  it('takes bytes only when they fit now and nobody waits', async () => {
+    const budget = new ByteBudget(100);
+    expect(budget.tryAcquire(60)).toBe(true);
+    expect(budget.tryAcquire(50)).toBe(false);
+    const waiting = budget.acquire(50);
+    // 40 would fit, but a waiter comes first
+    expect(budget.tryAcquire(40)).toBe(false);
+    budget.release(60);
+    await waiting;
+    expect(budget.tryAcquire(50)).toBe(true);
+    expect(budget.tryAcquire(1)).toBe(false);
+  });
 });
