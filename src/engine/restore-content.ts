@@ -32,6 +32,9 @@ const PACK_CONCURRENCY = 1;
 const BLOB_CONCURRENCY = 4;
 /** Needed blobs closer than this are read with one ranged read, skipping the gap. */
 const MERGE_GAP_BYTES = 4 * 1024 * 1024;
+/** A ranged read spans at most this many bytes (or one blob, if larger): the read buffer is
+ *  kept for the whole restore, and whole-pack reads had grown it to ~25 MiB. */
+const READ_SPAN_BYTES = 4 * 1024 * 1024;
 /** Files kept open while partly written; more are closed and reopened as needed. */
 const MAX_OPEN_FILES = 256;
 /** Worker threads that create and write whole files: creating a file is mostly kernel time
@@ -404,15 +407,18 @@ const EMPTY = new Uint8Array(0);
 function ranges(sorted: readonly number[], offsetOf: (b: number) => number, lengthOf: (b: number) => number): number[][] {
   const out: number[][] = [];
   let cur: number[] = [];
+  let start = -1;
   let end = -1;
   for (const b of sorted) {
     const offset = offsetOf(b);
-    if (cur.length > 0 && offset - end > MERGE_GAP_BYTES) {
+    const blobEnd = offset + lengthOf(b);
+    if (cur.length > 0 && (offset - end > MERGE_GAP_BYTES || blobEnd - start > READ_SPAN_BYTES)) {
       out.push(cur);
       cur = [];
     }
+    if (cur.length === 0) start = offset;
     cur.push(b);
-    end = offset + lengthOf(b);
+    end = blobEnd;
   }
   if (cur.length > 0) out.push(cur);
   return out;

@@ -56,6 +56,26 @@ describe('restore plan', () => {
     }
   });
 
+  it('reads a pack in spans of at most 4 MiB (or one blob), not whole', async () => {
+    ({ repo } = await newTestRepo({ init: { config: { pack: { targetSizeBytes: 16 * 1024 * 1024 } } } }));
+    const many = Array.from({ length: 12 }, () => randomBytes(1024 * 1024));
+    mkdirSync(at('many'));
+    many.forEach((data, i) => writeFileSync(at(`many/${i}.bin`), data));
+    const { snapshot } = await backup(repo, { paths: [at('many')], program: 'test' });
+    const reads: number[] = [];
+    const get = repo.store.get.bind(repo.store);
+    repo.store.get = (ref, range, opts) => {
+      if (ref.kind === 'data' && range) reads.push(range.length);
+      return get(ref, range, opts);
+    };
+    const target = path.join(root, 'restored-many');
+    const result = await restore(repo, snapshot, { target, owners: false });
+    expect(result.errors).toEqual([]);
+    many.forEach((data, i) => expect(readFileSync(path.join(target, at(`many/${i}.bin`))).equals(data)).toBe(true));
+    expect(reads.reduce((a, b) => a + b, 0)).toBeGreaterThan(12 * 1024 * 1024);
+    expect(Math.max(...reads)).toBeLessThanOrEqual(4 * 1024 * 1024);
+  });
+
   it('reports a file whose blob no index lists, and restores the others', async () => {
     const { snapshot } = await backup(repo, { paths: [src], program: 'test' });
     // an index without the blob of d/unique.txt (as if its index file were lost)
