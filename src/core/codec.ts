@@ -103,8 +103,10 @@ export async function encode(data: Uint8Array, params: CompressionParams): Promi
 }
 
 /** Reverses encode on this thread. Throws IntegrityError on an unknown codec, a body that does
- *  not decompress, or a length other than `rawLength` (when given). */
-export function decodeSync(codec: number, bytes: Uint8Array, rawLength?: number): Uint8Array {
+ *  not decompress, or a length other than `rawLength` (when given). With `into` (longer than
+ *  rawLength), a zstd body is decompressed into it and the result is a view of it, valid until
+ *  the caller reuses it; a raw body is always returned as is, a view of `bytes`. */
+export function decodeSync(codec: number, bytes: Uint8Array, rawLength?: number, into?: Uint8Array): Uint8Array {
   let out: Uint8Array;
   try {
     switch (codec) {
@@ -115,7 +117,7 @@ export function decodeSync(codec: number, bytes: Uint8Array, rawLength?: number)
         out = lz4().uncompressSync(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
         break;
       case Codec.zstd:
-        out = zstdDecode(bytes, rawLength);
+        out = zstdDecode(bytes, rawLength, into);
         break;
       default:
         throw new IntegrityError(`unknown codec byte ${codec}: the blob is damaged or was written by a newer cairn`);
@@ -129,8 +131,8 @@ export function decodeSync(codec: number, bytes: Uint8Array, rawLength?: number)
 }
 
 /** decodeSync, with lz4 on the libuv pool. */
-export async function decode(codec: number, bytes: Uint8Array, rawLength?: number): Promise<Uint8Array> {
-  if (codec !== Codec.lz4) return decodeSync(codec, bytes, rawLength);
+export async function decode(codec: number, bytes: Uint8Array, rawLength?: number, into?: Uint8Array): Promise<Uint8Array> {
+  if (codec !== Codec.lz4) return decodeSync(codec, bytes, rawLength, into);
   let out: Uint8Array;
   try {
     out = await lz4().uncompress(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
@@ -149,13 +151,13 @@ function checkLength(out: Uint8Array, rawLength: number | undefined): void {
 
 /** One zstd frame into a buffer of its size: the index's raw length, else the frame's content
  *  size field, else (frames written before cairn 0.1's zstd-napi codec omit it) by streaming. */
-function zstdDecode(bytes: Uint8Array, rawLength: number | undefined): Uint8Array {
+function zstdDecode(bytes: Uint8Array, rawLength: number | undefined, into: Uint8Array | undefined): Uint8Array {
   dctx ??= new zstd.DCtx();
   const size = rawLength ?? zstd.getFrameContentSize(bytes);
   if (size === null) return zstdDecodeStream(dctx, bytes);
   if (size > MAX_DECODED_BYTES) throw new IntegrityError(`blob claims to decompress to ${size} bytes, more than any blob cairn writes`);
   // one byte more than expected, so a frame that decodes longer is caught, not cut short
-  const out = Buffer.allocUnsafe(size + 1);
+  const out = into && into.length > size ? into.subarray(0, size + 1) : Buffer.allocUnsafe(size + 1);
   const n = dctx.decompress(out, bytes);
   return out.subarray(0, n);
 }

@@ -30,6 +30,11 @@ function grown<T extends Float64Array | Uint32Array | Int32Array | Uint8Array>(a
 const PACK_CONCURRENCY = 1;
 /** Blobs of one pack opened (decrypt, decompress, verify) at once. */
 const BLOB_CONCURRENCY = 4;
+/** Blobs below this raw size are decompressed into reused buffers of this size (one per blob
+ *  opened at once: BLOB_CONCURRENCY x 2 MiB), not each into a buffer of its own: a restore's
+ *  decompressed blobs were most of its garbage, which V8 frees only at its next GC. Larger blobs
+ *  (few: chunks average 1 MiB) get their own. */
+const DECODE_BUFFER_BYTES = 2 * 1024 * 1024;
 /** Needed blobs closer than this are read with one ranged read, skipping the gap. */
 const MERGE_GAP_BYTES = 4 * 1024 * 1024;
 /** A ranged read spans at most this many bytes (or one blob, if larger): the read buffer is
@@ -101,6 +106,8 @@ export class ContentRestorer {
   readonly #open: number[] = [];
   /** Where packs are read (see #pack): PACK_CONCURRENCY is 1. */
   #readBuf = new Uint8Array(0);
+  /** Decompression buffers free for the next blob, one per blob opened at once at most. */
+  readonly #decodeBufs: Buffer[] = [];
   /** Writes the files of one blob (most files) on worker threads. */
   readonly #writer: FileWritePool;
   files = 0;
@@ -275,19 +282,26 @@ export class ContentRestorer {
         const row = this.#rows[b]!;
         const loc = index.at(row);
         const at = loc.offset - first.offset;
-        let data: Uint8Array;
+        // a blob is decompressed into a buffer of this call's own, kept for the next blob (see
+        // DECODE_BUFFER_BYTES); its bytes are copied or written before the call ends
+        const into = loc.rawLength < DECODE_BUFFER_BYTES ? (this.#decodeBufs.pop() ?? Buffer.allocUnsafeSlow(DECODE_BUFFER_BYTES)) : undefined;
         try {
-          data = await this.#repo.reader.openBlob(index.idOf(row), loc, bytes.subarray(at, at + loc.length));
-        } catch (err) {
-          this.#failAll(b, err);
-          return;
+          let data: Uint8Array;
+          try {
+            data = await this.#repo.reader.openBlob(index.idOf(row), loc, bytes.subarray(at, at + loc.length), into);
+          } catch (err) {
+            this.#failAll(b, err);
+            return;
+          }
+          const whole: [number, number][] = [];
+          this.#targets(b, (f, offset) => {
+            if (this.#blobCount[f] === 1) whole.push([f, offset]);
+            else this.#guard(f, () => this.#write(f, data, offset));
+          });
+          for (const [f, offset] of whole) await this.#writeWhole(f, data, offset);
+        } finally {
+          if (into) this.#decodeBufs.push(into);
         }
-        const whole: [number, number][] = [];
-        this.#targets(b, (f, offset) => {
-          if (this.#blobCount[f] === 1) whole.push([f, offset]);
-          else this.#guard(f, () => this.#write(f, data, offset));
-        });
-        for (const [f, offset] of whole) await this.#writeWhole(f, data, offset);
       });
     }
   }

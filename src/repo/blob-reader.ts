@@ -64,11 +64,12 @@ export class BlobReader {
     return this.openBlob(raw, loc, sealed);
   }
 
-  /** Opens the sealed bytes of a blob at `loc` and verifies them against `id`. */
-  async openBlob(id: Uint8Array, loc: Pick<BlobLocation, 'type' | 'packId' | 'salt' | 'rawLength'>, sealed: Uint8Array): Promise<Uint8Array> {
+  /** Opens the sealed bytes of a blob at `loc` and verifies them against `id`. With `into` (see
+   *  decodeSync), the plaintext may be a view of it, valid until the caller reuses it. */
+  async openBlob(id: Uint8Array, loc: Pick<BlobLocation, 'type' | 'packId' | 'salt' | 'rawLength'>, sealed: Uint8Array, into?: Uint8Array): Promise<Uint8Array> {
     try {
       const plain = open(this.#key(loc.packId, loc.salt), sealed, blobAad(loc.type, id));
-      const data = await decode(plain[0]!, plain.subarray(1), loc.rawLength);
+      const data = await decode(plain[0]!, plain.subarray(1), loc.rawLength, into);
       if (!this.#hasher.raw(data).equals(id)) throw new IntegrityError('plaintext does not hash to its id');
       return data;
     } catch (err) {

@@ -159,3 +159,34 @@ function withContentSize(frame: Buffer, size: number): Buffer {
   fcs.writeBigUInt64LE(BigInt(size));
   return Buffer.concat([head, fcs, frame.subarray(headerEnd)]);
 }
+
+describe('decode into a caller\'s buffer', () => {
+  const text = lowEntropyText(100_000);
+  const zstdBody = encodeSync(text, { codec: 'zstd', level: 3 });
+
+  it('decompresses zstd into the buffer given, when it is longer than the raw length', async () => {
+    expect(zstdBody.codec).toBe(Codec.zstd);
+    const into = Buffer.alloc(200_000);
+    const out = decodeSync(zstdBody.codec, zstdBody.bytes, text.length, into);
+    expect(Buffer.from(out).equals(Buffer.from(text))).toBe(true);
+    expect(out.buffer).toBe(into.buffer);
+    const viaAsync = await decode(zstdBody.codec, zstdBody.bytes, text.length, into);
+    expect(viaAsync.buffer).toBe(into.buffer);
+  });
+
+  it('uses a buffer of its own when the one given is not longer than the raw length', () => {
+    const into = Buffer.alloc(text.length);
+    const out = decodeSync(zstdBody.codec, zstdBody.bytes, text.length, into);
+    expect(Buffer.from(out).equals(Buffer.from(text))).toBe(true);
+    expect(out.buffer).not.toBe(into.buffer);
+  });
+
+  it('still catches a frame that decodes longer than the index says', () => {
+    expect(() => decodeSync(zstdBody.codec, zstdBody.bytes, text.length - 1, Buffer.alloc(200_000))).toThrow(IntegrityError);
+  });
+
+  it('returns a raw body as it is, whatever buffer is given', () => {
+    const raw = xorshiftBytes(5000, 3);
+    expect(decodeSync(Codec.none, raw, raw.length, Buffer.alloc(10_000))).toBe(raw);
+  });
+});
