@@ -76,8 +76,10 @@ export class BlobWriter {
   /** Packs from seal workers not yet uploaded, and who waits for that number to fall. */
   #packsQueued = 0;
   #roomWaiters: (() => void)[] = [];
-  /** The packs of #uploaded, their entries compact: a first backup of 150k small files held
-   *  ~45k entries here as objects, ~12 MiB of heap. */
+  /** The packs of #uploaded, their entries compact (a first backup of 150k small files held ~45k
+   *  entries as objects, ~12 MiB of heap): every stored pack whose index file is not written
+   *  yet, and of those, the ones no index write has taken yet. */
+  #notIndexed: UnindexedPack[] = [];
   #unindexed: UnindexedPack[] = [];
   #indexChain: Promise<unknown> = Promise.resolve();
   #written: IndexId[] = [];
@@ -198,7 +200,9 @@ export class BlobWriter {
       .then(() => {
         // the blobs stay known to this writer alone until an index file lists their pack
         this.#uploaded.addPack(pack.packId, pack.salt, pack.entries);
-        this.#unindexed.push({ packId: pack.packId, salt: pack.salt, ...compactEntries(pack.entries) });
+        const stored: UnindexedPack = { packId: pack.packId, salt: pack.salt, ...compactEntries(pack.entries) };
+        this.#notIndexed.push(stored);
+        this.#unindexed.push(stored);
         for (const e of pack.entries) this.#pending.delete(toHex(e.id));
         this.stats.packsWritten++;
         if (this.#unindexed.length >= (this.#opts.indexEveryPacks ?? 16)) this.#queueIndexWrite(opts);
@@ -264,9 +268,12 @@ export class BlobWriter {
         const indexed = packs.map((p) => ({ packId: p.packId, salt: p.salt, entries: expandEntries(p) }));
         this.#written.push(await writeIndexFile(this.#store, this.#opts.dataKey, { packs: indexed, supersedes: [] }, this.#opts.random, opts));
         for (const p of indexed) this.#index.addPack(p.packId, p.salt, p.entries);
-        // those blobs are in the shared index now: keep only the packs stored since in #uploaded
+        // those blobs are in the shared index now; #uploaded keeps the others (stored since, or
+        // in an index write queued behind this one)
+        const written = new Set(packs);
+        this.#notIndexed = this.#notIndexed.filter((p) => !written.has(p));
         const uploaded = new CompactIndex();
-        for (const p of this.#unindexed) uploaded.addPack(p.packId, p.salt, expandEntries(p));
+        for (const p of this.#notIndexed) uploaded.addPack(p.packId, p.salt, expandEntries(p));
         this.#uploaded = uploaded;
       } catch (err) {
         this.#failure ??= wrapError('write index', err);

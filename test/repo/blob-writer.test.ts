@@ -203,6 +203,40 @@ describe.each([
     expect(listed.sort()).toEqual(ids.map((id) => Buffer.from(id).toString('hex')).sort());
   });
 
+  it('keeps knowing the blobs of packs whose index write is queued behind a slower one', async () => {
+    const store = createMemoryStore();
+    // (Promise.withResolvers is Node 22's)
+    const gates = Array.from({ length: 3 }, () => {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      return { promise, resolve };
+    });
+    let indexWrites = 0;
+    const put = store.put.bind(store);
+    store.put = async (ref, bytes, opts) => {
+      if (ref.kind === 'index') await gates[indexWrites++]?.promise;
+      return put(ref, bytes, opts);
+    };
+    const index = new CompactIndex();
+    const w = new BlobWriter(store, index, { ...OPTS, indexEveryPacks: 1 });
+    // each blob fills a pack (target 1 MiB), so each pack is stored and queues an index write
+    const datas = blobs(3, 1100 * 1024, 11);
+    const ids = datas.map((d) => HASHER.raw(d));
+    for (const [i, d] of datas.entries()) await w.save(BlobType.data, ids[i]!, d);
+    // the first index write waits at its gate while the other two packs are stored and queue theirs
+    for (let k = 0; k < 400 && (await namesOf(store, 'data')).length < 3; k++) await new Promise((r) => setTimeout(r, 5));
+    expect(await namesOf(store, 'data')).toHaveLength(3);
+    gates[0]!.resolve();
+    for (let k = 0; k < 20; k++) await new Promise((r) => setImmediate(r));
+    for (const id of ids) expect(w.known(id)).toBe(true);
+    for (const [i, d] of datas.entries()) expect(await w.save(BlobType.data, ids[i]!, d)).toBe(false);
+    gates[1]!.resolve();
+    gates[2]!.resolve();
+    await w.flush();
+    expect(index.size).toBe(3);
+    expect(w.stats.blobsAdded).toBe(3);
+  });
+
   it('returns nothing and writes nothing when flushed empty', async () => {
     const store = newStore();
     expect(await new BlobWriter(store, new CompactIndex(), OPTS).flush()).toEqual([]);
