@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { BatchBuffers } from '../repo/batch-buffers.js';
 import { workerScript } from '../repo/worker-script.js';
 
 /** Numbers per file in a batch's `meta`: data offset and length in `buf`, the data's offset in
@@ -95,7 +96,8 @@ export class FileWritePool {
   #failure: Error | undefined;
   #broken: Error | undefined;
   #closed = false;
-  readonly #spare: ArrayBuffer[] = [];
+  /** Two per worker: a batch being written and one queued. */
+  readonly #buffers: BatchBuffers;
 
   /** `owners`: set each file's uid and gid (restores as root). `script`: the worker's script
    *  (tests give one that fails). */
@@ -104,6 +106,7 @@ export class FileWritePool {
     this.#size = workers;
     this.#owners = owners;
     this.#script = script;
+    this.#buffers = new BatchBuffers(BATCH_BYTES, MAX_BATCHES_PER_WORKER * workers);
   }
 
   /** True while write() may be called without waiting for room first. */
@@ -129,7 +132,7 @@ export class FileWritePool {
       batch = undefined;
     }
     if (!batch) {
-      batch = { buf: this.#takeBuffer(file.data.length), used: 0, paths: Buffer.allocUnsafe(64 * 1024), pathsUsed: 0, pathLengths: [], meta: [], done: [] };
+      batch = { buf: this.#buffers.take(file.data.length), used: 0, paths: Buffer.allocUnsafe(64 * 1024), pathsUsed: 0, pathLengths: [], meta: [], done: [] };
       this.#open = batch;
     }
     if (batch.pathsUsed + file.path.length > batch.paths.length) {
@@ -202,13 +205,6 @@ export class FileWritePool {
     slot.worker.postMessage(msg, [msg.buf, paths]);
   }
 
-  /** A batch buffer of at least `n` bytes that owns its ArrayBuffer (it is transferred). */
-  #takeBuffer(n: number): Buffer {
-    if (n > BATCH_BYTES) return Buffer.allocUnsafeSlow(n);
-    const spare = this.#spare.pop();
-    return spare ? Buffer.from(spare) : Buffer.allocUnsafeSlow(BATCH_BYTES);
-  }
-
   /** Workers in turn, started on first need. */
   #pick(): Slot {
     if (this.#slots.length < this.#size) return this.#spawn();
@@ -236,7 +232,7 @@ export class FileWritePool {
     if (!b) return;
     slot.batches.delete(msg.seq);
     this.#inFlight -= b.bytes;
-    if (msg.buf.byteLength === BATCH_BYTES && this.#spare.length < 2 * this.#size) this.#spare.push(msg.buf);
+    this.#buffers.giveBack(msg.buf);
     let k = 0;
     for (let i = 0; i < b.done.length; i++) {
       const f = msg.failed[k];

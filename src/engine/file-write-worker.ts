@@ -1,7 +1,8 @@
 // A file-write worker (see file-write-pool.ts): creates, writes and finishes the whole files of
 // each batch it is sent with synchronous calls, and answers once per batch.
-import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
+import { finishFile, writeAllAt } from './file-finish.js';
 import { FIELDS, type FileWriteFailure, type FromFileWriter, type ToFileWriter } from './file-write-pool.js';
 
 const port = parentPort;
@@ -14,12 +15,9 @@ function writeFile(path: Buffer, data: Uint8Array, m: Float64Array, at: number, 
   const fd = openSync(path, CREATE, 0o600);
   try {
     const offset = m[at + 2]!;
-    for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, offset + done);
+    writeAllAt(fd, data, offset);
     const size = m[at + 3]!;
-    if (offset + data.length !== size) ftruncateSync(fd, size);
-    if (owners) fchownSync(fd, m[at + 5]!, m[at + 6]!);
-    fchmodSync(fd, m[at + 4]!);
-    futimesSync(fd, m[at + 7]!, m[at + 7]!);
+    finishFile(fd, { size, mode: m[at + 4]!, uid: m[at + 5]!, gid: m[at + 6]!, mtime: m[at + 7]! }, owners, offset + data.length !== size);
   } catch (err) {
     closeSync(fd);
     throw Object.assign(err as Error, { created: true });

@@ -1,4 +1,4 @@
-import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, unlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { mapBounded } from '../core/bounded.js';
 import { CairnError } from '../core/errors.js';
@@ -8,6 +8,7 @@ import type { Op } from '../repo/blob-store.js';
 import { notIndexed } from '../repo/blob-reader.js';
 import type { CompactIndex } from '../repo/compact-index.js';
 import type { Repository } from '../repo/repository.js';
+import { finishFile, writeAllAt } from './file-finish.js';
 import { FileWritePool, type WholeFile } from './file-write-pool.js';
 import type { ProgressSink } from './progress.js';
 
@@ -335,7 +336,7 @@ export class ContentRestorer {
 
   #write(f: number, data: Uint8Array, offset: number): void {
     const fd = this.#fd(f);
-    for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, offset + done);
+    writeAllAt(fd, data, offset);
     this.bytes += data.length;
     this.#progress.add(0, data.length);
     if (--this.#pending[f]! === 0) this.#finish(f);
@@ -363,11 +364,7 @@ export class ContentRestorer {
   }
 
   #finish(f: number): void {
-    const fd = this.#fd(f);
-    ftruncateSync(fd, this.#size[f]!);
-    if (this.#meta.owners) fchownSync(fd, this.#modeUidGid[3 * f + 1]!, this.#modeUidGid[3 * f + 2]!);
-    fchmodSync(fd, this.#modeUidGid[3 * f]!);
-    futimesSync(fd, this.#mtime[f]!, this.#mtime[f]!);
+    finishFile(this.#fd(f), { size: this.#size[f]!, mode: this.#modeUidGid[3 * f]!, uid: this.#modeUidGid[3 * f + 1]!, gid: this.#modeUidGid[3 * f + 2]!, mtime: this.#mtime[f]! }, this.#meta.owners);
     this.#closeFd(f);
     this.files++;
     this.#progress.add(1, 0);

@@ -7,8 +7,8 @@ import { BlobType, type BlobTypeId, type CompactEntries, compactEntries, expandE
 import type { BlobRef, BlobStore, Op } from './blob-store.js';
 import { CompactIndex } from './compact-index.js';
 import { writeIndexFile } from './index-files.js';
-import { FilePackOutput } from './pack-file.js';
-import { type FinishedPack, PackBuilder, type StagedPack, encodeBlob } from './pack-writer.js';
+import { packBuilder } from './pack-file.js';
+import { type FinishedPack, type PackBuilder, type StagedPack, encodeBlob } from './pack-writer.js';
 import { SealPool } from './seal-pool.js';
 
 /** A stored pack that no index file lists yet. */
@@ -92,8 +92,7 @@ export class BlobWriter {
     // packs are built as files when the store takes files (see BlobStore.stagingDir), so no
     // pack sits whole in memory; the tree pack of a large backup grew to 16 MiB of buffers
     const staging = store.putFile && store.stagingDir !== undefined ? store.stagingDir : undefined;
-    const builder = (): PackBuilder<FinishedPack | StagedPack> =>
-      staging !== undefined ? new PackBuilder<StagedPack>(opts.dataKey, opts.random, opts.packTargetBytes, new FilePackOutput(staging)) : new PackBuilder(opts.dataKey, opts.random, opts.packTargetBytes);
+    const builder = (): PackBuilder<FinishedPack | StagedPack> => packBuilder(opts.dataKey, opts.random, opts.packTargetBytes, staging);
     this.#builders = { [BlobType.data]: builder(), [BlobType.tree]: builder() };
     this.#slots = new Semaphore(opts.uploadConcurrency ?? 2);
     this.#encoders = new Semaphore(opts.encodeConcurrency ?? ENCODE_CONCURRENCY);

@@ -5,7 +5,8 @@ import { fileSystemError } from '../core/errors.js';
 import type { PackId } from '../core/ids.js';
 import type { PackEntry } from '../core/pack-format.js';
 import { tempName } from './blob-store.js';
-import type { PackOutput, StagedPack } from './pack-writer.js';
+import type { RandomBytes } from '../core/ids.js';
+import { type FinishedPack, type PackOutput, PackBuilder, type StagedPack } from './pack-writer.js';
 
 /** Bytes gathered before one write(): few system calls for many small blobs. Blobs at least
  *  this large are written straight from where they were sealed. */
@@ -114,4 +115,11 @@ export class FilePackOutput implements PackOutput<StagedPack> {
     this.#hasher.update(bytes);
     this.#size += bytes.length;
   }
+}
+
+/** A pack builder that builds packs as staged files in `stagingDir` (a store's, see
+ *  BlobStore.stagingDir) when there is one, else in memory (a store without one keeps its
+ *  objects in memory anyway). Seal workers and the blob writer's own builders are made here. */
+export function packBuilder(dataKey: Uint8Array, random: RandomBytes, targetBytes: number, stagingDir: string | undefined): PackBuilder<FinishedPack | StagedPack> {
+  return stagingDir !== undefined ? new PackBuilder<StagedPack>(dataKey, random, targetBytes, new FilePackOutput(stagingDir)) : new PackBuilder(dataKey, random, targetBytes);
 }

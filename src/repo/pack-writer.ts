@@ -18,7 +18,7 @@ export interface StagedPack extends IndexedPack {
 }
 
 /** Gives a buffer of at least `n` bytes that owns its ArrayBuffer from offset 0 (a pack is
- *  written into it; it may be longer). */
+ *  written into it; it may be longer): a seal worker transfers a pack's whole ArrayBuffer. */
 export type PackAlloc = (n: number) => Buffer;
 
 /** Where a PackBuilder puts a pack's bytes as it seals them: a buffer (BufferPackOutput) or a
@@ -110,14 +110,14 @@ export class PackBuilder<P extends IndexedPack = FinishedPack> {
   #at = PACK_PREAMBLE_BYTES;
   #entries: PackEntry[] = [];
 
-  /** `output`: where packs go; an allocator (or nothing) builds them in memory. */
-  constructor(dataKey: Uint8Array, random: RandomBytes, targetBytes: number, output?: PackAlloc | PackOutput<P>) {
+  /** `output`: where packs go; without one they are built in memory. */
+  constructor(dataKey: Uint8Array, random: RandomBytes, targetBytes: number, output?: PackOutput<P>) {
     this.#dataKey = dataKey;
     this.#random = random;
     this.#targetBytes = targetBytes;
-    // an allocator (or none) means memory: a FinishedPack, which is P's default; a caller that
-    // names another P passes its output (a cast, since TS cannot tie P's default to the argument)
-    this.#out = typeof output === 'object' ? output : (new BufferPackOutput(targetBytes + PACK_SLACK_BYTES, output) as unknown as PackOutput<P>);
+    // no output means memory: a FinishedPack, which is P's default; a caller that names another
+    // P passes its output (a cast, since TS cannot tie P's default to the argument)
+    this.#out = output ?? (new BufferPackOutput(targetBytes + PACK_SLACK_BYTES) as unknown as PackOutput<P>);
     this.#salt = random(PACK_SALT_BYTES);
     this.#key = packKey(dataKey, this.#salt);
   }

@@ -5,6 +5,7 @@ import { CairnError, type ErrorCode } from '../core/errors.js';
 import { ID_BYTES, type PackId } from '../core/ids.js';
 import { type BlobTypeId, expandEntries } from '../core/pack-format.js';
 import type { FinishedPack, StagedPack } from './pack-writer.js';
+import { BatchBuffers } from './batch-buffers.js';
 import { workerScript } from './worker-script.js';
 
 /** What a seal worker is started with. */
@@ -95,8 +96,7 @@ export class SealPool {
   #open: Batch | undefined;
   /** The open batch's ids (one batch is open at a time; each send copies out what it holds). */
   readonly #ids = Buffer.allocUnsafeSlow(BATCH_BLOBS * ID_BYTES);
-  /** Batch buffers to reuse (see SPARE_BUFFERS). */
-  readonly #spare: ArrayBuffer[] = [];
+  readonly #buffers = new BatchBuffers(BATCH_BYTES, SPARE_BUFFERS);
   #sendScheduled = false;
   #seq = 0;
   #failure: { err: unknown } | undefined;
@@ -124,7 +124,7 @@ export class SealPool {
       batch = undefined;
     }
     if (!batch) {
-      batch = { buf: this.#takeBuffer(data.length), used: 0, lengths: [], waiters: [] };
+      batch = { buf: this.#buffers.take(data.length), used: 0, lengths: [], waiters: [] };
       this.#open = batch;
     }
     batch.buf.set(data, batch.used);
@@ -216,24 +216,11 @@ export class SealPool {
     let buf = whole;
     if (batch.used <= batch.buf.length / 2) {
       buf = whole.slice(0, batch.used);
-      this.#giveBack(whole);
+      this.#buffers.giveBack(whole);
     }
     const ids = (this.#ids.buffer as ArrayBuffer).slice(0, batch.lengths.length * ID_BYTES);
     const msg: ToSealWorker = { t: 'batch', seq, ids, lengths: Uint32Array.from(batch.lengths), buf };
     slot.worker.postMessage(msg, [buf, ids]);
-  }
-
-  /** A batch buffer for at least `n` bytes: a spare one, or a new one (of BATCH_BYTES, or of
-   *  `n` for a chunk larger than that: those are few, up to 8 MiB, and not kept). */
-  #takeBuffer(n: number): Buffer {
-    if (n > BATCH_BYTES) return Buffer.allocUnsafeSlow(n);
-    const spare = this.#spare.pop();
-    return spare ? Buffer.from(spare) : Buffer.allocUnsafeSlow(BATCH_BYTES);
-  }
-
-  /** Keeps a batch buffer for reuse, up to SPARE_BUFFERS of them. */
-  #giveBack(buf: ArrayBuffer): void {
-    if (buf.byteLength === BATCH_BYTES && this.#spare.length < SPARE_BUFFERS) this.#spare.push(buf);
   }
 
   /** The worker with the fewest bytes outstanding, started on first need. */
@@ -275,7 +262,7 @@ export class SealPool {
         if (!b) return;
         slot.batches.delete(msg.seq);
         slot.outstanding -= b.bytes;
-        this.#giveBack(msg.buf);
+        this.#buffers.giveBack(msg.buf);
         b.waiters.forEach((w, i) => w.resolve(msg.sealed[i]!));
         return;
       }

@@ -7,8 +7,8 @@ import { encodeSync } from '../core/codec.js';
 import { CairnError } from '../core/errors.js';
 import { ID_BYTES } from '../core/ids.js';
 import { BlobType, compactEntries } from '../core/pack-format.js';
-import { FilePackOutput } from './pack-file.js';
-import { PackBuilder, type FinishedPack, type StagedPack } from './pack-writer.js';
+import { packBuilder } from './pack-file.js';
+import type { FinishedPack, StagedPack } from './pack-writer.js';
 import { bufferedRandom } from './random.js';
 import type { FromSealWorker, SealWorkerInit, ToSealWorker } from './seal-pool.js';
 
@@ -33,8 +33,7 @@ function post(msg: FromSealWorker, transfer: ArrayBuffer[] = []): void {
 
 /** Packs go to files in the store's staging folder when it has one (then no pack is ever held
  *  in memory), else to buffers (a store without one keeps its objects in memory anyway). */
-const builder: PackBuilder<FinishedPack | StagedPack> =
-  init.stagingDir !== undefined ? new PackBuilder<StagedPack>(init.dataKey, bufferedRandom(), init.packTargetBytes, new FilePackOutput(init.stagingDir)) : new PackBuilder(init.dataKey, bufferedRandom(), init.packTargetBytes);
+const builder = packBuilder(init.dataKey, bufferedRandom(), init.packTargetBytes, init.stagingDir);
 
 function postPack(pack: FinishedPack | StagedPack | undefined): void {
   if (!pack) return;

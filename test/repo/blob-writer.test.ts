@@ -206,16 +206,26 @@ describe.each([
   it('keeps knowing the blobs of packs whose index write is queued behind a slower one', async () => {
     const store = createMemoryStore();
     // (Promise.withResolvers is Node 22's)
-    const gates = Array.from({ length: 3 }, () => {
+    const deferred = (): { promise: Promise<void>; resolve: () => void } => {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => (resolve = r));
       return { promise, resolve };
-    });
+    };
+    const gates = [deferred(), deferred(), deferred()];
+    const threePacksStored = deferred();
+    const secondIndexWriteStarted = deferred();
     let indexWrites = 0;
+    let packs = 0;
     const put = store.put.bind(store);
     store.put = async (ref, bytes, opts) => {
-      if (ref.kind === 'index') await gates[indexWrites++]?.promise;
-      return put(ref, bytes, opts);
+      if (ref.kind === 'index') {
+        // index writes are chained: the second starts once the first has finished, its
+        // bookkeeping included
+        if (++indexWrites === 2) secondIndexWriteStarted.resolve();
+        await gates[indexWrites - 1]!.promise;
+      }
+      await put(ref, bytes, opts);
+      if (ref.kind === 'data' && ++packs === 3) threePacksStored.resolve();
     };
     const index = new CompactIndex();
     const w = new BlobWriter(store, index, { ...OPTS, indexEveryPacks: 1 });
@@ -224,10 +234,11 @@ describe.each([
     const ids = datas.map((d) => HASHER.raw(d));
     for (const [i, d] of datas.entries()) await w.save(BlobType.data, ids[i]!, d);
     // the first index write waits at its gate while the other two packs are stored and queue theirs
-    for (let k = 0; k < 400 && (await namesOf(store, 'data')).length < 3; k++) await new Promise((r) => setTimeout(r, 5));
-    expect(await namesOf(store, 'data')).toHaveLength(3);
+    await threePacksStored.promise;
     gates[0]!.resolve();
-    for (let k = 0; k < 20; k++) await new Promise((r) => setImmediate(r));
+    await secondIndexWriteStarted.promise;
+    // the first pack is in the shared index; the other two are known to the writer alone
+    expect(index.size).toBe(1);
     for (const id of ids) expect(w.known(id)).toBe(true);
     for (const [i, d] of datas.entries()) expect(await w.save(BlobType.data, ids[i]!, d)).toBe(false);
     gates[1]!.resolve();

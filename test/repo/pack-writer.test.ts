@@ -186,7 +186,7 @@ describe('PackBuilder', () => {
 
   it('grows its buffer as blobs come, keeping what is written', async () => {
     const asked: number[] = [];
-    const b = new PackBuilder(DATA_KEY, random, 64 << 20, (n) => (asked.push(n), Buffer.allocUnsafeSlow(n)));
+    const b = new PackBuilder(DATA_KEY, random, 64 << 20, new BufferPackOutput((64 << 20) + PACK_SLACK_BYTES, (n) => (asked.push(n), Buffer.allocUnsafeSlow(n))));
     const blobs = blobsOf(Array.from({ length: 40 }, (_, i) => xorshiftBytes(50_000 + i, i + 100)));
     for (const blob of blobs) b.addEncoded(blob.type, blob.id, Codec.none, blob.data, blob.data.length);
     const pack = b.finish()!;
@@ -201,7 +201,7 @@ describe('PackBuilder', () => {
 
   it('writes into the buffer its allocator gives, from offset 0', () => {
     const spare = Buffer.allocUnsafeSlow((1 << 20) + PACK_SLACK_BYTES);
-    const b = new PackBuilder(DATA_KEY, random, 1 << 20, () => spare);
+    const b = new PackBuilder(DATA_KEY, random, 1 << 20, new BufferPackOutput((1 << 20) + PACK_SLACK_BYTES, () => spare));
     const body = xorshiftBytes(5000, 3);
     b.addEncoded(BlobType.data, HASHER.raw(body), Codec.none, body, body.length);
     const pack = b.finish()!;
