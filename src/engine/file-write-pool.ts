@@ -1,23 +1,68 @@
 import { Worker } from 'node:worker_threads';
 import { BatchBuffers } from '../repo/batch-buffers.js';
+import { ID_BYTES } from '../core/ids.js';
+import { PACK_SALT_BYTES } from '../core/pack-format.js';
+import type { SealedBlobInfo } from '../repo/blob-reader.js';
 import { workerScript } from '../repo/worker-script.js';
+import type { FinalMeta } from './file-finish.js';
 
-/** Numbers per file in a batch's `meta`: data offset and length in `buf`, the data's offset in
- *  the file, the file's size, mode, uid, gid and mtime (seconds). */
-export const FIELDS = 8;
+/** What an op of a batch does (its `meta` field OP). */
+export const Op = {
+  /** Create the file (it must not exist), write its content, finish it (size, owner, mode,
+   *  mtime) and close it. */
+  whole: 0,
+  /** Write content into a file of several parts, created by its first part. */
+  part: 1,
+  /** A file's last part: write it, then finish and close the file. */
+  last: 2,
+  /** Give up a file of several parts: close it and remove it if this worker created it. */
+  abandon: 3,
+} as const;
 
-/** Main thread to worker: a batch of whole files. `buf` (transferred) holds their data end to
- *  end, `paths` their paths' bytes end to end. */
+/** Numbers per op in a batch's `meta`: the op's blob (its number in the batch, -1 for none),
+ *  its offset in the file, the file's size, mode, uid, gid and mtime (seconds; these five only
+ *  for whole files and last parts), the file's key (parts) and the op (Op). */
+export const FIELDS = 9;
+export const BLOB = 0;
+export const KEY = 7;
+export const OP = 8;
+/** Numbers per blob in a batch's `blobs`: offset and length in `buf`, raw length, type, and 1
+ *  when sealed (else its bytes are the content). */
+export const BLOB_FIELDS = 5;
+/** Bytes per blob in a batch's `blobIds`: the id, then the pack's salt. */
+export const BLOB_ID_BYTES = ID_BYTES + PACK_SALT_BYTES;
+
+/** Main thread to worker: a batch of blobs and the ops that write them. `buf` (transferred)
+ *  holds the blobs' bytes end to end, `paths` the ops' paths' bytes end to end. */
 export interface ToFileWriter {
+  t: 'batch';
   seq: number;
   buf: ArrayBuffer;
+  blobs: Float64Array;
+  blobIds: Uint8Array;
+  /** The pack of each sealed blob (for its key, and for messages). */
+  packIds: string[];
   paths: ArrayBuffer;
   pathLengths: Uint32Array;
   meta: Float64Array;
   owners: boolean;
 }
 
-/** A file of a batch that failed; `created` when it exists (short or without its metadata). */
+/** Main thread to worker: close every file still open (a restore that stopped). */
+export interface CloseFileWriter {
+  t: 'close';
+}
+
+/** What a worker is started with: the keys that open and verify sealed blobs (none for a pool
+ *  given only plain content). */
+export interface FileWriterInit {
+  readonly dataKey?: Uint8Array;
+  readonly idKey?: Uint8Array;
+}
+
+/** An op of a batch that failed; `created` when its file exists (short or without its
+ *  metadata). A worker removes a file of several parts that failed, so that is never set for
+ *  a part. */
 export interface FileWriteFailure {
   i: number;
   message: string;
@@ -25,18 +70,33 @@ export interface FileWriteFailure {
   created: boolean;
 }
 
-/** Worker to main thread: a batch is done; `buf` comes back for the next one. */
-export interface FromFileWriter {
-  seq: number;
-  failed: FileWriteFailure[];
-  buf: ArrayBuffer;
+/** Worker to main thread: a batch is done, `buf` comes back for the next one; `created` lists
+ *  the ops that created their file. Or the answer to a close. */
+export type FromFileWriter = { t: 'batch'; seq: number; failed: FileWriteFailure[]; created: number[]; buf: ArrayBuffer } | { t: 'closed' };
+
+/** A blob as read from its pack: the worker decrypts, decompresses and verifies it before it
+ *  writes it. */
+export interface SealedBlob extends SealedBlobInfo {
+  readonly id: Uint8Array;
+  readonly sealed: Uint8Array;
 }
 
-/** One whole file to write: created (it must not exist), its data written at `offset`,
- *  truncated to `size` (trailing holes stay sparse), then owner, mode and mtime set. */
-export interface WholeFile {
+/** What a file or part holds: a sealed blob, or plain bytes. */
+export type Content = SealedBlob | Uint8Array;
+
+/** Where a write goes. Ops of one lane go to one worker and are done in order: every op of a
+ *  file must have the same lane. Restore gives each folder its own, so that two workers do not
+ *  create files in one folder at once (the kernel serializes them on the folder's lock). */
+interface Placed {
   readonly path: Uint8Array;
-  readonly data: Uint8Array;
+  readonly lane: number;
+}
+
+/** One whole file to write: created (it must not exist), its content written at `offset`,
+ *  truncated to `size` (trailing holes stay sparse), then owner, mode and mtime set. */
+export interface WholeFile extends Placed {
+  /** None for a file with no data (empty, or one hole). */
+  readonly content?: Content;
   readonly offset: number;
   readonly size: number;
   readonly mode: number;
@@ -46,7 +106,20 @@ export interface WholeFile {
   readonly mtime: number;
 }
 
-/** How a file ended: undefined when written, else the error and whether the file exists. */
+/** Part of a file of several parts: `content` written at `offset`. The first part of a `key`
+ *  creates the file (it must not exist); the one with `last` finishes it as a whole file is
+ *  finished. A file stays open between its parts (a worker keeps at most 128 open, and
+ *  reopens one it had to close). */
+export interface FilePart extends Placed {
+  /** Names the file among all the pool's files of several parts. */
+  readonly key: number;
+  readonly content: Content;
+  readonly offset: number;
+  readonly last?: FinalMeta;
+}
+
+/** How an op ended: undefined when written, else the error; and whether it created its file
+ *  (for a failed whole file: whether the file exists). */
 export type WholeFileDone = (err: (Error & { code?: string }) | undefined, created: boolean) => void;
 
 /** Data bytes gathered into one batch. */
@@ -61,6 +134,12 @@ const MAX_BATCHES_PER_WORKER = 2;
 interface Batch {
   buf: Buffer;
   used: number;
+  blobs: number[];
+  blobIds: Buffer;
+  packIds: string[];
+  /** The content last added, and its number: the next op of the same content reuses it. */
+  lastContent: Content | undefined;
+  lastBlob: number;
   paths: Buffer;
   pathsUsed: number;
   pathLengths: number[];
@@ -71,26 +150,35 @@ interface Batch {
 interface Slot {
   readonly worker: Worker;
   readonly batches: Map<number, { bytes: number; done: WholeFileDone[] }>;
+  /** The batch being filled for this worker. */
+  open: Batch | undefined;
+  /** Where a batch gathers its paths and blob ids, copied out when it is sent: reused by the
+   *  next batch (a new 64 KiB buffer per batch was ~90 MiB of garbage on a restore). */
+  paths: Buffer;
+  blobIds: Buffer;
+  /** Resolves a close() waiting for this worker to close its files. */
+  closed?: () => void;
 }
 
 /**
- * Creates and writes whole files on worker threads with synchronous system calls. A file
- * written through libuv's pool costs 5-6 round trips (open, write, truncate, chmod, utimes,
- * close), each a thread wake-up and a callback on the main thread; on a restore of 150k small
- * files those took more of the main thread than decrypting and decompressing (docs/decisions.md
- * §29). Here a batch of files is one message each way. write() copies the file's data and path
- * before it returns.
+ * Creates and writes files on worker threads with synchronous system calls. A file written
+ * through libuv's pool costs 5-6 round trips (open, write, truncate, chmod, utimes, close), each
+ * a thread wake-up and a callback on the main thread; on a restore of 150k small files those
+ * took more of the main thread than decrypting and decompressing (docs/decisions.md §29). Here a
+ * batch of ops is one message each way. Files of several parts are written there too: on the
+ * main thread their writes were a third of its time, while the workers waited for it (§31).
+ * write() and writePart() copy the data and path before they return.
  */
 export class FileWritePool {
   readonly #size: number;
   readonly #owners: boolean;
+  readonly #init: FileWriterInit;
   readonly #script: URL;
-  readonly #slots: Slot[] = [];
-  #open: Batch | undefined;
+  /** By lane modulo size; started on first need. */
+  readonly #slots: (Slot | undefined)[] = [];
   #sendScheduled = false;
   #seq = 0;
   #inFlight = 0;
-  #next = 0;
   #roomWaiters: (() => void)[] = [];
   #idleWaiters: (() => void)[] = [];
   #failure: Error | undefined;
@@ -99,14 +187,16 @@ export class FileWritePool {
   /** Two per worker: a batch being written and one queued. */
   readonly #buffers: BatchBuffers;
 
-  /** `owners`: set each file's uid and gid (restores as root). `script`: the worker's script
-   *  (tests give one that fails). */
-  constructor(workers: number, owners: boolean, script: URL = workerScript(import.meta.url, 'file-write-worker.js')) {
+  /** `owners`: set each file's uid and gid (restores as root). `init`: the keys of sealed
+   *  content. `script`: the worker's script (tests give one that fails). */
+  constructor(workers: number, owners: boolean, init: FileWriterInit = {}, script: URL = workerScript(import.meta.url, 'file-write-worker.js')) {
     if (!(workers >= 1)) throw new RangeError(`file-write workers must be ≥ 1, got ${workers}`);
     this.#size = workers;
     this.#owners = owners;
+    this.#init = init;
     this.#script = script;
-    this.#buffers = new BatchBuffers(BATCH_BYTES, MAX_BATCHES_PER_WORKER * workers);
+    // a batch being filled, one being written and one queued per worker; two larger ones
+    this.#buffers = new BatchBuffers(BATCH_BYTES, (MAX_BATCHES_PER_WORKER + 1) * workers, 2);
   }
 
   /** True while write() may be called without waiting for room first. */
@@ -120,49 +210,72 @@ export class FileWritePool {
     return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
-  /** Queues a file; `done` runs once it is written or has failed. */
+  /** Queues a whole file; `done` runs once it is written or has failed. A sealed blob is
+   *  opened by the worker, and one that does not open or verify fails the op (before the file
+   *  is created). */
   write(file: WholeFile, done: WholeFileDone): void {
+    this.#queue(file, file.content, [file.offset, file.size, file.mode, file.uid, file.gid, file.mtime, 0, Op.whole], done);
+  }
+
+  /** Queues a part of a file of several parts; `done` runs once it is written or has failed.
+   *  After a part failed, the worker has removed the file and skips its later parts (they fail
+   *  too). Parts of the same content queued one after another share its bytes in the batch. */
+  writePart(part: FilePart, done: WholeFileDone): void {
+    const m = part.last;
+    this.#queue(part, part.content, [part.offset, m?.size ?? 0, m?.mode ?? 0, m?.uid ?? 0, m?.gid ?? 0, m?.mtime ?? 0, part.key, m ? Op.last : Op.part], done);
+  }
+
+  /** Gives up a file of several parts (its lane and key as its parts had): the worker closes
+   *  it and removes it if it created it, after the parts queued before. */
+  abandon(file: { path: Uint8Array; lane: number; key: number }): void {
+    this.#queue(file, undefined, [0, 0, 0, 0, 0, 0, file.key, Op.abandon], () => undefined);
+  }
+
+  #queue(at: Placed, content: Content | undefined, fields: number[], done: WholeFileDone): void {
     if (this.#failure || this.#closed) {
       done(this.#failure ?? new Error('file-write pool is closed'), false);
       return;
     }
-    let batch = this.#open;
-    if (batch && (batch.used + file.data.length > batch.buf.length || batch.done.length >= BATCH_FILES)) {
-      this.#send();
+    const slot = this.#slot(at.lane);
+    let batch = slot.open;
+    const bytes = content === undefined ? 0 : content instanceof Uint8Array ? content.length : content.sealed.length;
+    const added = batch !== undefined && content !== undefined && batch.lastContent === content ? 0 : bytes;
+    if (batch && (batch.used + added > batch.buf.length || batch.done.length >= BATCH_FILES)) {
+      this.#send(slot);
       batch = undefined;
     }
     if (!batch) {
-      batch = { buf: this.#buffers.take(file.data.length), used: 0, paths: Buffer.allocUnsafe(64 * 1024), pathsUsed: 0, pathLengths: [], meta: [], done: [] };
-      this.#open = batch;
+      batch = { buf: this.#buffers.take(bytes), used: 0, blobs: [], blobIds: slot.blobIds, packIds: [], lastContent: undefined, lastBlob: -1, paths: slot.paths, pathsUsed: 0, pathLengths: [], meta: [], done: [] };
+      slot.open = batch;
     }
-    if (batch.pathsUsed + file.path.length > batch.paths.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(2 * batch.paths.length, batch.pathsUsed + file.path.length));
+    const blob = content === undefined ? -1 : batch.lastContent === content ? batch.lastBlob : addContent(batch, content);
+    const path = at.path;
+    if (batch.pathsUsed + path.length > batch.paths.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(2 * batch.paths.length, batch.pathsUsed + path.length));
       batch.paths.copy(bigger, 0, 0, batch.pathsUsed);
       batch.paths = bigger;
     }
-    batch.paths.set(file.path, batch.pathsUsed);
-    batch.pathsUsed += file.path.length;
-    batch.pathLengths.push(file.path.length);
-    batch.buf.set(file.data, batch.used);
-    batch.meta.push(batch.used, file.data.length, file.offset, file.size, file.mode, file.uid, file.gid, file.mtime);
-    batch.used += file.data.length;
+    batch.paths.set(path, batch.pathsUsed);
+    batch.pathsUsed += path.length;
+    batch.pathLengths.push(path.length);
+    batch.meta.push(blob, ...fields);
     batch.done.push(done);
-    if (batch.used >= BATCH_BYTES || batch.done.length >= BATCH_FILES) this.#send();
+    if (batch.used >= BATCH_BYTES || batch.done.length >= BATCH_FILES) this.#send(slot);
     else if (!this.#sendScheduled) {
       // a batch that does not fill goes out after this turn of the event loop
       this.#sendScheduled = true;
       setImmediate(() => {
         this.#sendScheduled = false;
-        this.#send();
+        this.#sendAll();
       });
     }
   }
 
-  /** Sends what is queued and waits until every file handed over so far (and meanwhile) is
+  /** Sends what is queued and waits until every op handed over so far (and meanwhile) is
    *  done. */
   async drain(): Promise<void> {
     for (;;) {
-      this.#send();
+      this.#sendAll();
       if (this.#batchesInFlight() === 0) return;
       await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
     }
@@ -174,72 +287,105 @@ export class FileWritePool {
     return this.#broken;
   }
 
-  /** Stops the workers (after drain(): files still in flight fail). */
+  /** Stops the workers (after drain(): ops still in flight fail). Each worker first closes the
+   *  files of several parts it still has open (a restore that stopped). */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#fail(new Error('file-write pool closed'));
-    await Promise.all(this.#slots.splice(0).map((s) => s.worker.terminate()));
+    const slots = this.#slots.splice(0).filter((s): s is Slot => s !== undefined);
+    await Promise.all(
+      slots.map(async (s) => {
+        if (!this.#broken) {
+          await new Promise<void>((resolve) => {
+            s.closed = resolve;
+            s.worker.postMessage({ t: 'close' } satisfies CloseFileWriter);
+          });
+        }
+        await s.worker.terminate();
+      }),
+    );
   }
 
   #batchesInFlight(): number {
     let n = 0;
-    for (const s of this.#slots) n += s.batches.size;
+    for (const s of this.#slots) if (s) n += s.batches.size;
     return n;
   }
 
-  #send(): void {
-    const batch = this.#open;
+  #sendAll(): void {
+    for (const s of this.#slots) if (s) this.#send(s);
+  }
+
+  #send(slot: Slot): void {
+    const batch = slot.open;
     if (!batch || batch.done.length === 0) return;
-    this.#open = undefined;
+    slot.open = undefined;
     if (this.#failure) {
       for (const d of batch.done) d(this.#failure, false);
       return;
     }
-    const slot = this.#pick();
     const seq = ++this.#seq;
     slot.batches.set(seq, { bytes: batch.used, done: batch.done });
     this.#inFlight += batch.used;
     const paths = batch.paths.buffer.slice(batch.paths.byteOffset, batch.paths.byteOffset + batch.pathsUsed) as ArrayBuffer;
-    const msg: ToFileWriter = { seq, buf: batch.buf.buffer as ArrayBuffer, paths, pathLengths: Uint32Array.from(batch.pathLengths), meta: Float64Array.from(batch.meta), owners: this.#owners };
+    const blobIds = Uint8Array.from(batch.blobIds.subarray(0, (batch.blobs.length / BLOB_FIELDS) * BLOB_ID_BYTES));
+    // (both copied: the next batch fills them again, as grown by this one)
+    slot.paths = batch.paths;
+    slot.blobIds = batch.blobIds;
+    const msg: ToFileWriter = {
+      t: 'batch',
+      seq,
+      buf: batch.buf.buffer as ArrayBuffer,
+      blobs: Float64Array.from(batch.blobs),
+      blobIds,
+      packIds: batch.packIds,
+      paths,
+      pathLengths: Uint32Array.from(batch.pathLengths),
+      meta: Float64Array.from(batch.meta),
+      owners: this.#owners,
+    };
     slot.worker.postMessage(msg, [msg.buf, paths]);
   }
 
-  /** Workers in turn, started on first need. */
-  #pick(): Slot {
-    if (this.#slots.length < this.#size) return this.#spawn();
-    const slot = this.#slots[this.#next % this.#slots.length]!;
-    this.#next++;
-    return slot;
+  /** The worker of a lane, started on first need. */
+  #slot(lane: number): Slot {
+    const i = lane % this.#size;
+    return (this.#slots[i] ??= this.#spawn());
   }
 
   #spawn(): Slot {
     // the worker's garbage is a few views per batch: a small young generation is plenty
-    const worker = new Worker(this.#script, { name: 'cairn-write', resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    const worker = new Worker(this.#script, { workerData: this.#init, name: 'cairn-write', resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     worker.unref();
-    const slot: Slot = { worker, batches: new Map() };
-    worker.on('message', (msg: FromFileWriter) => this.#onDone(slot, msg));
+    const slot: Slot = { worker, batches: new Map(), open: undefined, paths: Buffer.allocUnsafeSlow(64 * 1024), blobIds: Buffer.allocUnsafeSlow(64 * BLOB_ID_BYTES) };
+    worker.on('message', (msg: FromFileWriter) => (msg.t === 'closed' ? slot.closed?.() : this.#onDone(slot, msg)));
     worker.on('error', (err) => this.#break(new Error(`file-write worker failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
+      slot.closed?.();
       if (!this.#closed) this.#break(new Error(`file-write worker exited with code ${code}`));
     });
-    this.#slots.push(slot);
     return slot;
   }
 
-  #onDone(slot: Slot, msg: FromFileWriter): void {
+  #onDone(slot: Slot, msg: Extract<FromFileWriter, { t: 'batch' }>): void {
     const b = slot.batches.get(msg.seq);
     if (!b) return;
     slot.batches.delete(msg.seq);
     this.#inFlight -= b.bytes;
     this.#buffers.giveBack(msg.buf);
     let k = 0;
+    let c = 0;
     for (let i = 0; i < b.done.length; i++) {
       const f = msg.failed[k];
       if (f?.i === i) {
         k++;
         b.done[i]!(Object.assign(new Error(f.message), f.code !== undefined ? { code: f.code } : {}), f.created);
-      } else b.done[i]!(undefined, true);
+        continue;
+      }
+      const created = msg.created[c] === i;
+      if (created) c++;
+      b.done[i]!(undefined, created);
     }
     this.#wake();
   }
@@ -265,13 +411,38 @@ export class FileWritePool {
   #fail(err: Error): void {
     this.#failure ??= err;
     for (const slot of this.#slots) {
+      if (!slot) continue;
       for (const b of slot.batches.values()) for (const d of b.done) d(this.#failure, false);
       slot.batches.clear();
+      const open = slot.open;
+      slot.open = undefined;
+      if (open) for (const d of open.done) d(this.#failure, false);
     }
     this.#inFlight = 0;
-    const open = this.#open;
-    this.#open = undefined;
-    if (open) for (const d of open.done) d(this.#failure, false);
     this.#wake();
   }
+}
+
+/** Adds a content's bytes (and, for a sealed blob, its id, salt and pack) to a batch; returns
+ *  its number in the batch. */
+function addContent(batch: Batch, content: Content): number {
+  const n = batch.blobs.length / BLOB_FIELDS;
+  const plain = content instanceof Uint8Array;
+  const bytes = plain ? content : content.sealed;
+  batch.buf.set(bytes, batch.used);
+  batch.blobs.push(batch.used, bytes.length, plain ? bytes.length : content.rawLength, plain ? 0 : content.type, plain ? 0 : 1);
+  batch.used += bytes.length;
+  if ((n + 1) * BLOB_ID_BYTES > batch.blobIds.length) {
+    const bigger = Buffer.allocUnsafe(2 * batch.blobIds.length);
+    batch.blobIds.copy(bigger);
+    batch.blobIds = bigger;
+  }
+  if (!plain) {
+    batch.blobIds.set(content.id, n * BLOB_ID_BYTES);
+    batch.blobIds.set(content.salt, n * BLOB_ID_BYTES + ID_BYTES);
+  }
+  batch.packIds.push(plain ? '' : content.packId);
+  batch.lastContent = content;
+  batch.lastBlob = n;
+  return n;
 }

@@ -1,49 +1,205 @@
-// A file-write worker (see file-write-pool.ts): creates, writes and finishes the whole files of
-// each batch it is sent with synchronous calls, and answers once per batch.
-import { closeSync, constants, openSync } from 'node:fs';
-import { parentPort } from 'node:worker_threads';
+// A file-write worker (see file-write-pool.ts): opens (decrypts, decompresses, verifies) the
+// blobs of each batch it is sent, creates, writes and finishes their files with synchronous
+// calls, and answers once per batch. Files of several parts stay open here between parts.
+import { closeSync, constants, openSync, unlinkSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { IdHasher } from '../core/hash.js';
+import { ID_BYTES, type PackId } from '../core/ids.js';
+import type { BlobTypeId } from '../core/pack-format.js';
+import { openBlobSync, PackKeys } from '../repo/blob-reader.js';
+import { minorGcEvery } from '../repo/worker-gc.js';
 import { finishFile, writeAllAt } from './file-finish.js';
-import { FIELDS, type FileWriteFailure, type FromFileWriter, type ToFileWriter } from './file-write-pool.js';
+import {
+  BLOB,
+  BLOB_FIELDS,
+  BLOB_ID_BYTES,
+  FIELDS,
+  KEY,
+  OP,
+  Op,
+  type CloseFileWriter,
+  type FileWriteFailure,
+  type FileWriterInit,
+  type FromFileWriter,
+  type ToFileWriter,
+} from './file-write-pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('file-write-worker.js runs as a worker thread');
+const init = (workerData ?? {}) as FileWriterInit;
+const keys = init.dataKey ? new PackKeys(init.dataKey) : undefined;
+const hasher = init.idKey ? new IdHasher(init.idKey) : undefined;
+/** Where blobs below 2 MiB are decompressed (most: chunks average 1 MiB, and compress); a
+ *  larger one gets a buffer of its own. */
+const DECODE_BUFFER_BYTES = 2 * 1024 * 1024;
+const decodeBuf = Buffer.allocUnsafeSlow(DECODE_BUFFER_BYTES);
+/** A minor GC after every 4 MiB of new buffers: each blob's decrypted bytes are one (see
+ *  minorGcEvery), as is the decompressed form of a blob too large for decodeBuf. */
+const allocated = minorGcEvery(4 * 1024 * 1024);
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const REOPEN = constants.O_WRONLY | constants.O_NOFOLLOW;
+/** Files of several parts kept open at once; the longest unused is closed past this. */
+const MAX_OPEN = 128;
 
-/** Writes one file; throws with `created` set once the file exists. */
-function writeFile(path: Buffer, data: Uint8Array, m: Float64Array, at: number, owners: boolean): void {
+/** Open files of several parts by key, least recently used first. */
+const open = new Map<number, number>();
+/** Keys of the files of several parts this worker created and has not finished. */
+const created = new Set<number>();
+/** Keys of the files of several parts that failed or were given up: later parts are skipped. */
+const dropped = new Set<number>();
+
+/** An error that says the file exists (its creator failed after creating it). */
+function withCreated(err: unknown): Error {
+  return Object.assign(err as Error, { created: true });
+}
+
+/** Writes one whole file; throws with `created` set once the file exists. */
+function writeWhole(path: Buffer, data: Uint8Array, m: Float64Array, at: number, owners: boolean): void {
   const fd = openSync(path, CREATE, 0o600);
   try {
-    const offset = m[at + 2]!;
+    const offset = m[at + 1]!;
     writeAllAt(fd, data, offset);
-    const size = m[at + 3]!;
-    finishFile(fd, { size, mode: m[at + 4]!, uid: m[at + 5]!, gid: m[at + 6]!, mtime: m[at + 7]! }, owners, offset + data.length !== size);
+    const size = m[at + 2]!;
+    finishFile(fd, finalMeta(m, at), owners, offset + data.length !== size);
   } catch (err) {
     closeSync(fd);
-    throw Object.assign(err as Error, { created: true });
+    throw withCreated(err);
   }
   closeSync(fd);
 }
 
-port.on('message', (msg: ToFileWriter) => {
-  const data = new Uint8Array(msg.buf);
+function finalMeta(m: Float64Array, at: number): { size: number; mode: number; uid: number; gid: number; mtime: number } {
+  return { size: m[at + 2]!, mode: m[at + 3]!, uid: m[at + 4]!, gid: m[at + 5]!, mtime: m[at + 6]! };
+}
+
+/** Writes a part of a file of several parts; true when this part created the file. A part
+ *  that fails closes and removes the file (if this worker created it), and drops its key. */
+function writePart(path: Buffer, data: Uint8Array, m: Float64Array, at: number, owners: boolean): boolean {
+  const key = m[at + KEY]!;
+  if (dropped.has(key)) throw new Error(`${path.toString()}: not written, an earlier part of it failed`);
+  let made = false;
+  try {
+    let fd = open.get(key);
+    if (fd === undefined) {
+      if (open.size >= MAX_OPEN) closeKey(open.keys().next().value!);
+      made = !created.has(key);
+      fd = openSync(path, made ? CREATE : REOPEN, 0o600);
+      if (made) created.add(key);
+    } else open.delete(key); // (re-added below: the map's order is the order of use)
+    open.set(key, fd);
+    writeAllAt(fd, data, m[at + 1]!);
+    if (m[at + OP] === Op.last) {
+      finishFile(fd, finalMeta(m, at), owners);
+      closeKey(key);
+      created.delete(key);
+    }
+    return made;
+  } catch (err) {
+    drop(key, path);
+    throw err;
+  }
+}
+
+function closeKey(key: number): void {
+  const fd = open.get(key);
+  if (fd === undefined) return;
+  open.delete(key);
+  closeSync(fd);
+}
+
+/** Closes a file of several parts, removes it if this worker created it, and skips its later
+ *  parts. */
+function drop(key: number, path: Buffer): void {
+  dropped.add(key);
+  try {
+    closeKey(key);
+  } catch {
+    // the file goes anyway
+  }
+  if (!created.delete(key)) return;
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone: nothing is left to look restored
+  }
+}
+
+/** The content of blob `b` of a batch: opened and verified when sealed (throws if it does not
+ *  open or verify), else its bytes. May be a view of decodeBuf, valid until the next call. */
+function content(msg: ToFileWriter, bytes: Uint8Array, b: number): Uint8Array {
+  const at = b * BLOB_FIELDS;
+  const off = msg.blobs[at]!;
+  const data = bytes.subarray(off, off + msg.blobs[at + 1]!);
+  if (msg.blobs[at + 4] !== 1) return data;
+  if (!keys || !hasher) throw new Error('file-write worker was started without the keys to open blobs');
+  const rawLength = msg.blobs[at + 2]!;
+  const into = rawLength < DECODE_BUFFER_BYTES ? decodeBuf : undefined;
+  const ids = msg.blobIds.subarray(b * BLOB_ID_BYTES, (b + 1) * BLOB_ID_BYTES);
+  const loc = { type: msg.blobs[at + 3]! as BlobTypeId, packId: msg.packIds[b]! as PackId, salt: ids.subarray(ID_BYTES), rawLength };
+  allocated(data.length + (into ? 0 : rawLength));
+  return openBlobSync(keys, hasher, ids.subarray(0, ID_BYTES), loc, data, into);
+}
+
+const NONE = new Uint8Array(0);
+
+port.on('message', (msg: ToFileWriter | CloseFileWriter) => {
+  if (msg.t === 'close') {
+    for (const key of [...open.keys()]) {
+      try {
+        closeKey(key);
+      } catch {
+        // closing is all that is left to do
+      }
+    }
+    port.postMessage({ t: 'closed' } satisfies FromFileWriter);
+    return;
+  }
+  const bytes = new Uint8Array(msg.buf);
   const paths = Buffer.from(msg.paths);
   const m = msg.meta;
   const failed: FileWriteFailure[] = [];
+  const made: number[] = [];
   const n = m.length / FIELDS;
   let pathAt = 0;
+  // the blob last opened: the ops of one blob come one after another
+  let opened = -1;
+  let data: Uint8Array = NONE;
+  let openError: unknown;
   for (let i = 0; i < n; i++) {
     const at = i * FIELDS;
     const pathLen = msg.pathLengths[i]!;
     const path = paths.subarray(pathAt, pathAt + pathLen);
     pathAt += pathLen;
+    const op = m[at + OP];
+    const b = m[at + BLOB]!;
     try {
-      writeFile(path, data.subarray(m[at]!, m[at]! + m[at + 1]!), m, at, msg.owners);
+      if (op === Op.abandon) {
+        drop(m[at + KEY]!, path);
+        continue;
+      }
+      if (b !== opened) {
+        opened = b;
+        openError = undefined;
+        try {
+          data = b < 0 ? NONE : content(msg, bytes, b);
+        } catch (err) {
+          openError = err;
+        }
+      }
+      if (openError !== undefined) {
+        if (op !== Op.whole) drop(m[at + KEY]!, path);
+        throw openError;
+      }
+      if (op === Op.whole) {
+        writeWhole(path, data, m, at, msg.owners);
+        made.push(i);
+      } else if (writePart(path, data, m, at, msg.owners)) made.push(i);
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { created?: boolean };
       failed.push({ i, message: e.message, ...(e.code !== undefined ? { code: e.code } : {}), created: e.created === true });
     }
   }
-  const answer: FromFileWriter = { seq: msg.seq, failed, buf: msg.buf };
+  const answer: FromFileWriter = { t: 'batch', seq: msg.seq, failed, created: made, buf: msg.buf };
   port.postMessage(answer, [msg.buf]);
 });

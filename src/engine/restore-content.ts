@@ -1,6 +1,5 @@
-import { closeSync, constants, openSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { mapBounded } from '../core/bounded.js';
 import { CairnError } from '../core/errors.js';
 import { fromHex } from '../core/ids.js';
 import type { TreeNode } from '../core/tree.js';
@@ -8,13 +7,14 @@ import type { Op } from '../repo/blob-store.js';
 import { notIndexed } from '../repo/blob-reader.js';
 import type { CompactIndex } from '../repo/compact-index.js';
 import type { Repository } from '../repo/repository.js';
-import { finishFile, writeAllAt } from './file-finish.js';
-import { FileWritePool, type WholeFile } from './file-write-pool.js';
+import { FileWritePool, type FilePart, type SealedBlob, type WholeFile } from './file-write-pool.js';
 import type { ProgressSink } from './progress.js';
 
 /** File flags in the plan. */
 const CREATED = 1;
 const FAILED = 2;
+/** Written whole, with its metadata. */
+const FINISHED = 4;
 
 /** Grows a typed array to hold at least `n` items (doubling), keeping its contents. */
 function grown<T extends Float64Array | Uint32Array | Int32Array | Uint8Array>(a: T, n: number, make: (len: number) => T): T {
@@ -24,25 +24,11 @@ function grown<T extends Float64Array | Uint32Array | Int32Array | Uint8Array>(a
   return b;
 }
 
-/** Pack reads in flight: each holds up to a pack (~16-25 MiB) in memory, and they share one
- *  read buffer (so this must stay 1, or each needs its own). One is enough: restore
- *  is bound by creating files, and a second read in flight held ~27 MiB more in the same time
- *  (150k files: 20.0/23.5 s and 267-270 MiB with one, 20.5/23.9 s and 295-297 MiB with two). */
-const PACK_CONCURRENCY = 1;
-/** Blobs of one pack opened (decrypt, decompress, verify) at once. */
-const BLOB_CONCURRENCY = 4;
-/** Blobs below this raw size are decompressed into reused buffers of this size (one per blob
- *  opened at once: BLOB_CONCURRENCY x 2 MiB), not each into a buffer of its own: a restore's
- *  decompressed blobs were most of its garbage, which V8 frees only at its next GC. Larger blobs
- *  (few: chunks average 1 MiB) get their own. */
-const DECODE_BUFFER_BYTES = 2 * 1024 * 1024;
 /** Needed blobs closer than this are read with one ranged read, skipping the gap. */
 const MERGE_GAP_BYTES = 4 * 1024 * 1024;
 /** A ranged read spans at most this many bytes (or one blob, if larger): the read buffer is
  *  kept for the whole restore, and whole-pack reads had grown it to ~25 MiB. */
 const READ_SPAN_BYTES = 4 * 1024 * 1024;
-/** Files kept open while partly written; more are closed and reopened as needed. */
-const MAX_OPEN_FILES = 256;
 /** Worker threads that create and write whole files: creating a file is mostly kernel time
  *  (~65 µs here), which spreads over cores (docs/decisions.md §29). */
 function fileWriteWorkers(): number {
@@ -58,17 +44,16 @@ export interface MetaOptions {
  * Restores file contents pack by pack, as restic's restorer does: every pack is read once (in
  * few ranged reads), each blob in it is opened and verified once, and written to every file and
  * offset that holds it. A file is finished (truncated to its size, so trailing holes stay sparse;
- * owner, mode and mtime set through its descriptor) when its last blob lands. A file of one
- * blob (most files) is created, written and finished whole on a file-write worker
- * (FileWritePool); the blobs of larger files are synchronous positional writes on this thread:
- * into the page cache they take microseconds.
+ * owner, mode and mtime set through its descriptor) when its last blob lands. Files are written
+ * on file-write workers (FileWritePool), each folder's by one worker: a file of one blob (most
+ * files) in one op, a larger file blob by blob as its packs are read, the worker keeping it open
+ * in between. This thread reads, decrypts, decompresses and verifies.
  */
 export class ContentRestorer {
   readonly #repo: Repository;
   /** The index the plan's rows point into (the repository's, as the restore started). */
   readonly #index: CompactIndex;
   readonly #progress: ProgressSink;
-  readonly #meta: MetaOptions;
   readonly #onError: (path: string, err: unknown) => void;
   /** Bytes of the target path that prefix every destination: stripped for messages, which name
    *  the path as backed up. */
@@ -87,12 +72,10 @@ export class ContentRestorer {
   #mtime = new Float64Array(1024);
   /** mode, uid, gid per file. */
   #modeUidGid = new Uint32Array(3 * 1024);
-  /** Blob occurrences not yet written. */
+  /** Blob occurrences not yet handed to the file writers. */
   #pending = new Uint32Array(1024);
   /** Blob occurrences in all: a file of one blob is written whole by a file-write worker. */
   #blobCount = new Uint32Array(1024);
-  /** The open descriptor of a partly written file, or -1. */
-  #fds = new Int32Array(1024);
   #flags = new Uint8Array(1024);
   #fileCount = 0;
   // Blobs to read, by number: the index row, the first place it goes, and any more places
@@ -103,12 +86,9 @@ export class ContentRestorer {
   #firstOffset = new Float64Array(1024);
   readonly #moreTargets = new Map<number, number[]>();
   #blobTotal = 0;
-  /** Files (numbers) with an open descriptor, oldest first. */
-  readonly #open: number[] = [];
-  /** Where packs are read (see #pack): PACK_CONCURRENCY is 1. */
-  #readBuf = new Uint8Array(0);
-  /** Decompression buffers free for the next blob, one per blob opened at once at most. */
-  readonly #decodeBufs: Buffer[] = [];
+  /** Where spans of packs are read: the next span is read into one while the blobs of the
+   *  last are opened from the other. */
+  readonly #readBufs = [new Uint8Array(0), new Uint8Array(0)];
   /** Writes the files of one blob (most files) on worker threads. */
   readonly #writer: FileWritePool;
   files = 0;
@@ -119,9 +99,8 @@ export class ContentRestorer {
     this.#repo = repo;
     this.#index = repo.index;
     this.#progress = progress;
-    this.#meta = meta;
     this.#onError = onError;
-    this.#writer = new FileWritePool(fileWriteWorkers(), meta.owners);
+    this.#writer = new FileWritePool(fileWriteWorkers(), meta.owners, { dataKey: repo.master.dataKey, idKey: repo.master.idKey });
   }
 
   /** Plans the content of a file (nothing may exist at `dest`); a file with nothing to read is
@@ -149,7 +128,7 @@ export class ContentRestorer {
     }
     const f = this.#addFile(dest, node, rows.length);
     rows.forEach((row, i) => this.#addTarget(row, f, offsets[i]!));
-    if (rows.length === 0) await this.#writeWhole(f, EMPTY, 0);
+    if (rows.length === 0) await this.#writeWhole(f, undefined, 0, 0);
   }
 
   #addFile(dest: Buffer, node: TreeNode, blobs: number): number {
@@ -172,7 +151,6 @@ export class ContentRestorer {
     this.#modeUidGid = grown(this.#modeUidGid, 3 * n, (len) => new Uint32Array(len));
     this.#pending = grown(this.#pending, n, (len) => new Uint32Array(len));
     this.#blobCount = grown(this.#blobCount, n, (len) => new Uint32Array(len));
-    this.#fds = grown(this.#fds, n, (len) => new Int32Array(len));
     this.#flags = grown(this.#flags, n, (len) => new Uint8Array(len));
     this.#size[f] = node.size;
     this.#mtime[f] = Number(BigInt(node.mtimeNs) / 1000n) / 1e6;
@@ -181,7 +159,6 @@ export class ContentRestorer {
     this.#modeUidGid[3 * f + 2] = node.gid;
     this.#pending[f] = blobs;
     this.#blobCount[f] = blobs;
-    this.#fds[f] = -1;
     this.#flags[f] = 0;
     return f;
   }
@@ -222,7 +199,19 @@ export class ContentRestorer {
     }
     let stopped = false;
     try {
-      await mapBounded(byPack.values(), PACK_CONCURRENCY, (blobs) => this.#pack(blobs, opts));
+      // one span read ahead: the main thread opens the blobs of one span while the next is read
+      // (with one read at a time it waited for each, ~30% of its time, and so did the writers)
+      const spans = this.#spans(byPack.values());
+      let buf = 0;
+      let next = this.#read(spans.next(), buf, opts);
+      while (next) {
+        const read = await next;
+        if (!read.ok && opts.signal?.aborted) throw read.err;
+        buf ^= 1;
+        next = this.#read(spans.next(), buf, opts);
+        if (read.ok) await this.#open(read.span, read.bytes);
+        else for (const b of read.span.blobs) this.#failAll(b, read.err);
+      }
       await this.#writer.drain();
       // a file writer that died took its files with it: the restore fails as a whole
       const broken = this.#writer.broken;
@@ -233,7 +222,6 @@ export class ContentRestorer {
     } finally {
       // also on failure or abort: no write may still be running, no descriptor left open
       await this.close();
-      for (const f of this.#open.splice(0)) this.#closeFd(f);
       if (stopped) this.#removeUnfinished();
     }
   }
@@ -245,11 +233,12 @@ export class ContentRestorer {
     await this.#writer.close();
   }
 
-  /** After an abort (or any failure that stops the run): removes every file created but not
-   *  finished, so none is left looking restored, as a file that fails alone is not. */
+  /** After an abort (or any failure that stops the run; the file writers have closed every
+   *  file): removes every file created but not finished, so none is left looking restored, as
+   *  a file that fails alone is not. */
   #removeUnfinished(): void {
     for (let f = 0; f < this.#fileCount; f++) {
-      if ((this.#flags[f]! & (CREATED | FAILED)) !== CREATED || this.#pending[f] === 0) continue;
+      if ((this.#flags[f]! & (CREATED | FAILED | FINISHED)) !== CREATED) continue;
       this.#flags[f]! |= FAILED;
       try {
         unlinkSync(this.#path(f));
@@ -259,62 +248,63 @@ export class ContentRestorer {
     }
   }
 
-  async #pack(blobs: number[], opts: Op): Promise<void> {
+  /** The ranged reads of every pack, in the order of the packs' first needed blob. */
+  *#spans(packs: Iterable<number[]>): Generator<Span> {
     const index = this.#index;
     const offsetOf = (b: number): number => index.offsetOf(this.#rows[b]!);
-    blobs.sort((a, b) => offsetOf(a) - offsetOf(b));
-    for (const group of ranges(blobs, offsetOf, (b) => index.lengthOf(this.#rows[b]!))) {
-      const first = index.at(this.#rows[group[0]!]!);
-      const lastRow = this.#rows[group[group.length - 1]!]!;
-      let bytes: Uint8Array;
-      try {
-        const length = index.offsetOf(lastRow) + index.lengthOf(lastRow) - first.offset;
-        // one read buffer for every read, grown to the largest: the blobs of a read are opened
-        // (into buffers of their own) before the next read, and a new 16-25 MiB buffer per
-        // read left ~30 MiB of freed ones in the heap (docs/decisions.md §29)
-        if (this.#readBuf.length < length) this.#readBuf = new Uint8Array(length);
-        bytes = await this.#repo.store.get({ kind: 'data', name: first.packId }, { offset: first.offset, length }, { ...opts, into: this.#readBuf });
-      } catch (err) {
-        if (opts.signal?.aborted) throw err;
-        for (const b of group) this.#failAll(b, err);
-        continue;
+    for (const blobs of packs) {
+      blobs.sort((a, b) => offsetOf(a) - offsetOf(b));
+      for (const group of ranges(blobs, offsetOf, (b) => index.lengthOf(this.#rows[b]!))) {
+        const first = index.at(this.#rows[group[0]!]!);
+        const lastRow = this.#rows[group[group.length - 1]!]!;
+        yield { blobs: group, packId: first.packId, offset: first.offset, length: index.offsetOf(lastRow) + index.lengthOf(lastRow) - first.offset };
       }
-      await mapBounded(group, BLOB_CONCURRENCY, async (b) => {
-        const row = this.#rows[b]!;
-        const loc = index.at(row);
-        const at = loc.offset - first.offset;
-        // a blob is decompressed into a buffer of this call's own, kept for the next blob (see
-        // DECODE_BUFFER_BYTES); its bytes are copied or written before the call ends
-        const into = loc.rawLength < DECODE_BUFFER_BYTES ? (this.#decodeBufs.pop() ?? Buffer.allocUnsafeSlow(DECODE_BUFFER_BYTES)) : undefined;
-        try {
-          let data: Uint8Array;
-          try {
-            data = await this.#repo.reader.openBlob(index.idOf(row), loc, bytes.subarray(at, at + loc.length), into);
-          } catch (err) {
-            this.#failAll(b, err);
-            return;
-          }
-          const whole: [number, number][] = [];
-          this.#targets(b, (f, offset) => {
-            if (this.#blobCount[f] === 1) whole.push([f, offset]);
-            else this.#guard(f, () => this.#write(f, data, offset));
-          });
-          for (const [f, offset] of whole) await this.#writeWhole(f, data, offset);
-        } finally {
-          if (into) this.#decodeBufs.push(into);
-        }
-      });
+    }
+  }
+
+  /** Starts reading a span into read buffer `buf` (grown to the largest span: a new 4 MiB
+   *  buffer per read left freed ones in the heap, docs/decisions.md §29); never rejects. */
+  #read(it: IteratorResult<Span>, buf: number, opts: Op): Promise<SpanRead> | undefined {
+    if (it.done) return undefined;
+    const span = it.value;
+    if (this.#readBufs[buf]!.length < span.length) this.#readBufs[buf] = new Uint8Array(span.length);
+    return this.#repo.store.get({ kind: 'data', name: span.packId }, { offset: span.offset, length: span.length }, { ...opts, into: this.#readBufs[buf] }).then(
+      (bytes): SpanRead => ({ span, ok: true, bytes }),
+      (err: unknown): SpanRead => ({ span, ok: false, err }),
+    );
+  }
+
+  /** Hands every blob of a span read to the file writers (which open and verify it) for every
+   *  place it goes; a blob whose places are in several folders goes to each folder's writer. */
+  async #open(span: Span, bytes: Uint8Array): Promise<void> {
+    const index = this.#index;
+    const places: number[] = [];
+    for (const b of span.blobs) {
+      const row = this.#rows[b]!;
+      const loc = index.at(row);
+      const at = loc.offset - span.offset;
+      // the sealed bytes are copied into a batch before the next span is read into this buffer
+      const blob: SealedBlob = { id: index.idOf(row), type: loc.type, packId: loc.packId, salt: loc.salt, rawLength: loc.rawLength, sealed: bytes.subarray(at, at + loc.length) };
+      places.length = 0;
+      this.#targets(b, (f, offset) => places.push(f, offset));
+      for (let i = 0; i < places.length; i += 2) {
+        const f = places[i]!;
+        if (this.#blobCount[f] === 1) await this.#writeWhole(f, blob, places[i + 1]!, loc.rawLength);
+        else await this.#writePart(f, blob, places[i + 1]!, loc.rawLength);
+      }
     }
   }
 
   /** Creates, writes and finishes a file of at most one blob on the file-write workers (see
    *  FileWritePool); waits only for room, not for the write. */
-  async #writeWhole(f: number, data: Uint8Array, offset: number): Promise<void> {
+  async #writeWhole(f: number, content: SealedBlob | undefined, offset: number, n: number): Promise<void> {
     if (this.#flags[f]! & FAILED) return;
     if (!this.#writer.hasRoom) await this.#writer.room();
+    if (this.#flags[f]! & FAILED) return;
     const file: WholeFile = {
       path: this.#path(f),
-      data,
+      lane: this.#dirOf[f]!,
+      ...(content ? { content } : {}),
       offset,
       size: this.#size[f]!,
       mode: this.#modeUidGid[3 * f]!,
@@ -322,52 +312,44 @@ export class ContentRestorer {
       gid: this.#modeUidGid[3 * f + 2]!,
       mtime: this.#mtime[f]!,
     };
-    const n = data.length;
     this.#writer.write(file, (err, created) => {
       if (created) this.#flags[f]! |= CREATED;
       // (a broken pool fails the run, not each of its files)
       if (err) return err === this.#writer.broken ? undefined : this.#fail(f, err);
       this.#pending[f] = 0;
+      this.#flags[f]! |= FINISHED;
       this.bytes += n;
       this.files++;
       this.#progress.add(1, n);
     });
   }
 
-  #write(f: number, data: Uint8Array, offset: number): void {
-    const fd = this.#fd(f);
-    writeAllAt(fd, data, offset);
-    this.bytes += data.length;
-    this.#progress.add(0, data.length);
-    if (--this.#pending[f]! === 0) this.#finish(f);
-  }
-
-  #fd(f: number): number {
-    const have = this.#fds[f]!;
-    if (have >= 0) return have;
-    if (this.#open.length >= MAX_OPEN_FILES) this.#closeFd(this.#open.shift()!);
-    const create = this.#flags[f]! & CREATED ? 0 : constants.O_CREAT | constants.O_EXCL;
-    const fd = openSync(this.#path(f), constants.O_WRONLY | constants.O_NOFOLLOW | create, 0o600);
-    this.#fds[f] = fd;
-    this.#flags[f]! |= CREATED;
-    this.#open.push(f);
-    return fd;
-  }
-
-  #closeFd(f: number): void {
-    const fd = this.#fds[f]!;
-    if (fd < 0) return;
-    this.#fds[f] = -1;
-    const i = this.#open.indexOf(f);
-    if (i >= 0) this.#open.splice(i, 1);
-    closeSync(fd);
-  }
-
-  #finish(f: number): void {
-    finishFile(this.#fd(f), { size: this.#size[f]!, mode: this.#modeUidGid[3 * f]!, uid: this.#modeUidGid[3 * f + 1]!, gid: this.#modeUidGid[3 * f + 2]!, mtime: this.#mtime[f]! }, this.#meta.owners);
-    this.#closeFd(f);
-    this.files++;
-    this.#progress.add(1, 0);
+  /** Hands a blob of a file of several blobs to the file-write worker of its folder (the
+   *  first creates the file, the last finishes it); waits only for room, not for the write. */
+  async #writePart(f: number, content: SealedBlob, offset: number, n: number): Promise<void> {
+    if (this.#flags[f]! & FAILED) return;
+    if (!this.#writer.hasRoom) await this.#writer.room();
+    if (this.#flags[f]! & FAILED) return;
+    const last = --this.#pending[f]! === 0;
+    const part: FilePart = {
+      path: this.#path(f),
+      lane: this.#dirOf[f]!,
+      key: f,
+      content,
+      offset,
+      ...(last ? { last: { size: this.#size[f]!, mode: this.#modeUidGid[3 * f]!, uid: this.#modeUidGid[3 * f + 1]!, gid: this.#modeUidGid[3 * f + 2]!, mtime: this.#mtime[f]! } } : {}),
+    };
+    this.#writer.writePart(part, (err, created) => {
+      if (created) this.#flags[f]! |= CREATED;
+      // (a broken pool fails the run, not each of its files; the worker has removed a file
+      // whose part failed, and skips its later parts)
+      if (err) return err === this.#writer.broken ? undefined : this.#report(f, err);
+      this.bytes += n;
+      this.#progress.add(last ? 1 : 0, n);
+      if (!last) return;
+      this.#flags[f]! |= FINISHED;
+      this.files++;
+    });
   }
 
   /** The destination path of file `f` (a new buffer). */
@@ -385,34 +367,47 @@ export class ContentRestorer {
     return dest.subarray(this.#targetBytes).toString('utf8');
   }
 
-  #guard(f: number, fn: () => void): void {
-    if (this.#flags[f]! & FAILED) return;
-    try {
-      fn();
-    } catch (err) {
-      this.#fail(f, err);
-    }
-  }
-
   #failAll(b: number, err: unknown): void {
     this.#targets(b, (f) => this.#fail(f, err));
   }
 
+  /** A file that cannot be restored: reported, and removed if it was created (a partial file
+   *  must not pass for a restored one). A file of several blobs is removed by its file-write
+   *  worker, after the parts already handed to it. */
   #fail(f: number, err: unknown): void {
     if (this.#flags[f]! & FAILED) return;
-    this.#flags[f]! |= FAILED;
     const path = this.#path(f);
-    try {
-      this.#closeFd(f);
-      if (this.#flags[f]! & CREATED) unlinkSync(path); // a partial file must not pass for a restored one
-    } catch {
-      // the error that matters is the one being reported (the file may not exist)
+    if (this.#blobCount[f]! > 1) {
+      // parts of it may be queued, and the first may not have created it yet
+      if (this.#pending[f] !== this.#blobCount[f]) this.#writer.abandon({ path, lane: this.#dirOf[f]!, key: f });
+    } else if (this.#flags[f]! & CREATED) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // the error that matters is the one being reported (the file may not exist)
+      }
     }
-    this.#onError(this.#show(path), err);
+    this.#report(f, err);
+  }
+
+  /** Marks a file failed and reports it (once). */
+  #report(f: number, err: unknown): void {
+    if (this.#flags[f]! & FAILED) return;
+    this.#flags[f]! |= FAILED;
+    this.#onError(this.#show(this.#path(f)), err);
   }
 }
 
-const EMPTY = new Uint8Array(0);
+/** One ranged read of a pack: its blobs, sorted by offset, and the bytes that hold them. */
+interface Span {
+  readonly blobs: number[];
+  readonly packId: string;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** A span and its bytes, or why they could not be read. */
+type SpanRead = { span: Span; ok: true; bytes: Uint8Array } | { span: Span; ok: false; err: unknown };
 
 /** Groups blobs sorted by offset into runs read with one ranged read each. */
 function ranges(sorted: readonly number[], offsetOf: (b: number) => number, lengthOf: (b: number) => number): number[][] {

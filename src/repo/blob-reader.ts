@@ -1,4 +1,4 @@
-import { decode } from '../core/codec.js';
+import { decode, decodeSync } from '../core/codec.js';
 import { IntegrityError, NotFoundError, wrapError } from '../core/errors.js';
 import type { IdHasher } from '../core/hash.js';
 import { type BlobId, fromHex, toHex } from '../core/ids.js';
@@ -10,6 +10,49 @@ import { open } from '../core/seal.js';
 import type { BlobStore, Op } from './blob-store.js';
 import type { BlobLocation, CompactIndex } from './compact-index.js';
 
+/** Pack keys by pack (derived from the data key and the pack's salt), kept for the next blob of
+ *  the same pack. */
+export class PackKeys {
+  readonly #dataKey: Uint8Array;
+  readonly #keys = new Map<string, Buffer>();
+
+  constructor(dataKey: Uint8Array) {
+    this.#dataKey = dataKey;
+  }
+
+  get(packId: string, salt: Uint8Array): Buffer {
+    let k = this.#keys.get(packId);
+    if (!k) {
+      if (this.#keys.size > 4096) this.#keys.clear();
+      k = packKey(this.#dataKey, salt);
+      this.#keys.set(packId, k);
+    }
+    return k;
+  }
+}
+
+/** Where a sealed blob comes from and what it opens to: what opening and verifying it takes. */
+export type SealedBlobInfo = Pick<BlobLocation, 'type' | 'packId' | 'salt' | 'rawLength'>;
+
+/** Opens the sealed bytes of a blob on this thread (decrypt, decompress, verify against `id`);
+ *  BlobReader.openBlob, for callers on a worker thread (restore's file writers). With `into`
+ *  (see decodeSync), the plaintext may be a view of it. */
+export function openBlobSync(keys: PackKeys, hasher: IdHasher, id: Uint8Array, loc: SealedBlobInfo, sealed: Uint8Array, into?: Uint8Array): Uint8Array {
+  try {
+    const plain = open(keys.get(loc.packId, loc.salt), sealed, blobAad(loc.type, id));
+    const data = decodeSync(plain[0]!, plain.subarray(1), loc.rawLength, into);
+    if (!hasher.raw(data).equals(id)) throw new IntegrityError('plaintext does not hash to its id');
+    return data;
+  } catch (err) {
+    throw blobError(id, loc, err);
+  }
+}
+
+function blobError(id: Uint8Array, loc: SealedBlobInfo, err: unknown): unknown {
+  if (err instanceof IntegrityError) return new IntegrityError(`blob ${toHex(id).slice(0, 12)} in pack ${loc.packId.slice(0, 12)}: ${err.message}`, { cause: err });
+  return err;
+}
+
 /** The error for a blob that no index lists. */
 export function notIndexed(id: string): NotFoundError {
   return new NotFoundError(`blob ${id.slice(0, 12)} is not in the index: the repository is missing data (run cairn check)`);
@@ -20,9 +63,8 @@ export function notIndexed(id: string): NotFoundError {
 export class BlobReader {
   readonly #store: Pick<BlobStore, 'get' | 'location'>;
   readonly #index: CompactIndex;
-  readonly #dataKey: Uint8Array;
   readonly #hasher: IdHasher;
-  readonly #keys = new Map<string, Buffer>();
+  readonly #keys: PackKeys;
   /** Whole tree packs, most recently used last: trees are small and read in bursts (every
    *  directory of a parent snapshot), so one read of a 16 MiB tree pack replaces thousands of
    *  ranged reads. Bounded by TREE_CACHE_BYTES. */
@@ -33,7 +75,7 @@ export class BlobReader {
   constructor(store: Pick<BlobStore, 'get' | 'location'>, index: CompactIndex, dataKey: Uint8Array, hasher: IdHasher) {
     this.#store = store;
     this.#index = index;
-    this.#dataKey = dataKey;
+    this.#keys = new PackKeys(dataKey);
     this.#hasher = hasher;
   }
 
@@ -66,15 +108,15 @@ export class BlobReader {
 
   /** Opens the sealed bytes of a blob at `loc` and verifies them against `id`. With `into` (see
    *  decodeSync), the plaintext may be a view of it, valid until the caller reuses it. */
-  async openBlob(id: Uint8Array, loc: Pick<BlobLocation, 'type' | 'packId' | 'salt' | 'rawLength'>, sealed: Uint8Array, into?: Uint8Array): Promise<Uint8Array> {
+  async openBlob(id: Uint8Array, loc: SealedBlobInfo, sealed: Uint8Array, into?: Uint8Array): Promise<Uint8Array> {
     try {
-      const plain = open(this.#key(loc.packId, loc.salt), sealed, blobAad(loc.type, id));
+      const plain = open(this.#keys.get(loc.packId, loc.salt), sealed, blobAad(loc.type, id));
+      // (decode, not decodeSync: an lz4 body decompresses on the libuv pool)
       const data = await decode(plain[0]!, plain.subarray(1), loc.rawLength, into);
       if (!this.#hasher.raw(data).equals(id)) throw new IntegrityError('plaintext does not hash to its id');
       return data;
     } catch (err) {
-      if (err instanceof IntegrityError) throw new IntegrityError(`blob ${toHex(id).slice(0, 12)} in pack ${loc.packId.slice(0, 12)}: ${err.message}`, { cause: err });
-      throw err;
+      throw blobError(id, loc, err);
     }
   }
 
@@ -117,15 +159,5 @@ export class BlobReader {
       this.#treeCacheBytes -= size;
     }
     return bytes;
-  }
-
-  #key(packId: string, salt: Uint8Array): Buffer {
-    let k = this.#keys.get(packId);
-    if (!k) {
-      if (this.#keys.size > 4096) this.#keys.clear();
-      k = packKey(this.#dataKey, salt);
-      this.#keys.set(packId, k);
-    }
-    return k;
   }
 }

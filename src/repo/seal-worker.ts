@@ -1,7 +1,5 @@
 // A seal worker (see seal-pool.ts): compresses and seals the data blobs of the batches it is sent
 // into packs of its own, and posts each pack back when it is full or when asked to flush.
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { encodeSync } from '../core/codec.js';
 import { CairnError } from '../core/errors.js';
@@ -11,21 +9,15 @@ import { packBuilder } from './pack-file.js';
 import type { FinishedPack, StagedPack } from './pack-writer.js';
 import { bufferedRandom } from './random.js';
 import type { FromSealWorker, SealWorkerInit, ToSealWorker } from './seal-pool.js';
+import { minorGcEvery } from './worker-gc.js';
 
 const port = parentPort;
 if (!port) throw new Error('seal-worker.js runs as a worker thread');
 const init = workerData as SealWorkerInit;
 
-/** Sealed bytes after which this thread runs a minor GC. Every blob's ciphertext is a new
- *  buffer (node:crypto has no cipher that writes into the caller's), and V8 frees such buffers
- *  only at a GC, which it starts on their account only past ~64 MiB of them: dead ciphertexts
- *  were ~30 MiB of a backup's peak RSS (docs/decisions.md §28). A scavenge of this thread's 4 MiB
- *  young generation takes well under a millisecond, and runs ~180 times on a 2.9 GB backup. */
-const GC_EVERY_BYTES = 16 * 1024 * 1024;
-// --expose-gc gives new contexts a gc(); this thread's own context was made before the flag
-setFlagsFromString('--expose-gc');
-const minorGc = runInNewContext('gc') as (opts: { type: 'minor' }) => void;
-let sealedSinceGc = 0;
+/** A minor GC after every 16 MiB sealed: every blob's ciphertext is a new buffer (see
+ *  minorGcEvery); ~180 scavenges on a 2.9 GB backup. */
+const sealedBytes = minorGcEvery(16 * 1024 * 1024);
 
 function post(msg: FromSealWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
@@ -80,11 +72,7 @@ port.on('message', (msg: ToSealWorker) => {
     }
     // the batch buffer goes back for the next batch
     post({ t: 'sealed', seq: msg.seq, sealed, buf: msg.buf }, [msg.buf]);
-    sealedSinceGc += off;
-    if (sealedSinceGc >= GC_EVERY_BYTES) {
-      sealedSinceGc = 0;
-      minorGc({ type: 'minor' });
-    }
+    sealedBytes(off);
   } catch (err) {
     fail(msg.seq, `compress and seal a batch of ${msg.lengths.length} blobs`, err);
   }

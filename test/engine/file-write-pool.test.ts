@@ -26,7 +26,8 @@ function newPool(workers = 2): FileWritePool {
 
 const file = (name: string, data: Uint8Array, extra: Partial<WholeFile> = {}): WholeFile => ({
   path: Buffer.from(join(dir, name)),
-  data,
+  lane: 0,
+  content: data,
   offset: 0,
   size: data.length,
   mode: 0o640,
@@ -101,7 +102,7 @@ describe('FileWritePool', () => {
   });
 
   it('fails every file in flight with the cause, and says it is broken, when a worker dies', async () => {
-    const pool = new FileWritePool(1, false, new URL('data:text/javascript,throw new Error("no disk today")'));
+    const pool = new FileWritePool(1, false, {}, new URL('data:text/javascript,throw new Error("no disk today")'));
     pools.push(pool);
     expect(pool.broken).toBeUndefined();
     const result = await writeAll(pool, [file('a', Buffer.from('a')), file('b', Buffer.from('b'))]);

@@ -124,7 +124,7 @@ describe('restore plan', () => {
   });
 
   it('removes the files it had started when it is aborted, and keeps those it finished', async () => {
-    // three blobs in three packs (read two at a time), and a file of all three
+    // three blobs in three packs (read one at a time), and a file of all three
     const datas = [randomBytes(4000), randomBytes(4000), randomBytes(4000)];
     for (const d of datas) {
       const w = repo.newWriter({ sealWorkers: 0 });
@@ -139,12 +139,20 @@ describe('restore plan', () => {
     const target = path.join(root, 'aborted');
     mkdirSync(target);
     const stop = new AbortController();
-    // the first write aborts the restore: the third pack is never read
-    const progress = { add: () => stop.abort(new Error('stop')), setTotal: () => undefined, error: () => undefined };
-    const r = new ContentRestorer(repo, progress, { owners: false }, Buffer.from(target), () => undefined);
+    // the read of the second pack aborts the restore: the first part of 'whole' was handed to a
+    // file writer, which created the file; the rest never comes
+    const store = repo.store;
+    const get = store.get.bind(store);
+    let reads = 0;
+    store.get = (...args) => {
+      if (++reads === 2) stop.abort(new Error('stop'));
+      return get(...args);
+    };
+    const r = new ContentRestorer(repo, NO_PROGRESS, { owners: false }, Buffer.from(target), () => undefined);
     await r.add(Buffer.from(path.join(target, 'whole')), node('whole', ids, 12000));
     await r.add(Buffer.from(path.join(target, 'first')), node('first', [ids[0]!], 4000));
-    await expect(r.run({ signal: stop.signal })).rejects.toThrow();
+    await expect(r.run({ signal: stop.signal })).rejects.toThrow('stop');
+    expect(reads).toBe(2);
     expect(existsSync(path.join(target, 'whole'))).toBe(false);
     expect(readFileSync(path.join(target, 'first')).equals(datas[0]!)).toBe(true);
   });
