@@ -35,7 +35,6 @@ export const BLOB_ID_BYTES = ID_BYTES + PACK_SALT_BYTES;
 /** Main thread to worker: a batch of blobs and the ops that write them. `buf` (transferred)
  *  holds the blobs' bytes end to end, `paths` the ops' paths' bytes end to end. */
 export interface ToFileWriter {
-  t: 'batch';
   seq: number;
   buf: ArrayBuffer;
   blobs: Float64Array;
@@ -46,11 +45,6 @@ export interface ToFileWriter {
   pathLengths: Uint32Array;
   meta: Float64Array;
   owners: boolean;
-}
-
-/** Main thread to worker: close every file still open (a restore that stopped). */
-export interface CloseFileWriter {
-  t: 'close';
 }
 
 /** What a worker is started with: the keys that open and verify sealed blobs (none for a pool
@@ -71,8 +65,13 @@ export interface FileWriteFailure {
 }
 
 /** Worker to main thread: a batch is done, `buf` comes back for the next one; `created` lists
- *  the ops that created their file. Or the answer to a close. */
-export type FromFileWriter = { t: 'batch'; seq: number; failed: FileWriteFailure[]; created: number[]; buf: ArrayBuffer } | { t: 'closed' };
+ *  the ops that created their file. */
+export interface FromFileWriter {
+  seq: number;
+  failed: FileWriteFailure[];
+  created: number[];
+  buf: ArrayBuffer;
+}
 
 /** A blob as read from its pack: the worker decrypts, decompresses and verifies it before it
  *  writes it. */
@@ -156,8 +155,6 @@ interface Slot {
    *  next batch (a new 64 KiB buffer per batch was ~90 MiB of garbage on a restore). */
   paths: Buffer;
   blobIds: Buffer;
-  /** Resolves a close() waiting for this worker to close its files. */
-  closed?: () => void;
 }
 
 /**
@@ -287,24 +284,13 @@ export class FileWritePool {
     return this.#broken;
   }
 
-  /** Stops the workers (after drain(): ops still in flight fail). Each worker first closes the
-   *  files of several parts it still has open (a restore that stopped). */
+  /** Stops the workers (after drain(): ops still in flight fail). The files of several parts a
+   *  worker still has open (a restore that stopped) are closed as it exits. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#fail(new Error('file-write pool closed'));
-    const slots = this.#slots.splice(0).filter((s): s is Slot => s !== undefined);
-    await Promise.all(
-      slots.map(async (s) => {
-        if (!this.#broken) {
-          await new Promise<void>((resolve) => {
-            s.closed = resolve;
-            s.worker.postMessage({ t: 'close' } satisfies CloseFileWriter);
-          });
-        }
-        await s.worker.terminate();
-      }),
-    );
+    await Promise.all(this.#slots.splice(0).map((s) => s?.worker.terminate()));
   }
 
   #batchesInFlight(): number {
@@ -334,7 +320,6 @@ export class FileWritePool {
     slot.paths = batch.paths;
     slot.blobIds = batch.blobIds;
     const msg: ToFileWriter = {
-      t: 'batch',
       seq,
       buf: batch.buf.buffer as ArrayBuffer,
       blobs: Float64Array.from(batch.blobs),
@@ -356,19 +341,20 @@ export class FileWritePool {
 
   #spawn(): Slot {
     // the worker's garbage is a few views per batch: a small young generation is plenty
-    const worker = new Worker(this.#script, { workerData: this.#init, name: 'cairn-write', resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    // trackUnmanagedFds (Node's default, set for the files of parts left open): a worker's
+    // descriptors are closed when it exits
+    const worker = new Worker(this.#script, { workerData: this.#init, name: 'cairn-write', trackUnmanagedFds: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     worker.unref();
     const slot: Slot = { worker, batches: new Map(), open: undefined, paths: Buffer.allocUnsafeSlow(64 * 1024), blobIds: Buffer.allocUnsafeSlow(64 * BLOB_ID_BYTES) };
-    worker.on('message', (msg: FromFileWriter) => (msg.t === 'closed' ? slot.closed?.() : this.#onDone(slot, msg)));
+    worker.on('message', (msg: FromFileWriter) => this.#onDone(slot, msg));
     worker.on('error', (err) => this.#break(new Error(`file-write worker failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
-      slot.closed?.();
       if (!this.#closed) this.#break(new Error(`file-write worker exited with code ${code}`));
     });
     return slot;
   }
 
-  #onDone(slot: Slot, msg: Extract<FromFileWriter, { t: 'batch' }>): void {
+  #onDone(slot: Slot, msg: FromFileWriter): void {
     const b = slot.batches.get(msg.seq);
     if (!b) return;
     slot.batches.delete(msg.seq);

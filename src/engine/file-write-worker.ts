@@ -17,7 +17,6 @@ import {
   KEY,
   OP,
   Op,
-  type CloseFileWriter,
   type FileWriteFailure,
   type FileWriterInit,
   type FromFileWriter,
@@ -143,18 +142,8 @@ function content(msg: ToFileWriter, bytes: Uint8Array, b: number): Uint8Array {
 
 const NONE = new Uint8Array(0);
 
-port.on('message', (msg: ToFileWriter | CloseFileWriter) => {
-  if (msg.t === 'close') {
-    for (const key of [...open.keys()]) {
-      try {
-        closeKey(key);
-      } catch {
-        // closing is all that is left to do
-      }
-    }
-    port.postMessage({ t: 'closed' } satisfies FromFileWriter);
-    return;
-  }
+// (files still open when the restore stops are closed as this thread exits: trackUnmanagedFds)
+port.on('message', (msg: ToFileWriter) => {
   const bytes = new Uint8Array(msg.buf);
   const paths = Buffer.from(msg.paths);
   const m = msg.meta;
@@ -200,6 +189,6 @@ port.on('message', (msg: ToFileWriter | CloseFileWriter) => {
       failed.push({ i, message: e.message, ...(e.code !== undefined ? { code: e.code } : {}), created: e.created === true });
     }
   }
-  const answer: FromFileWriter = { t: 'batch', seq: msg.seq, failed, created: made, buf: msg.buf };
+  const answer: FromFileWriter = { seq: msg.seq, failed, created: made, buf: msg.buf };
   port.postMessage(answer, [msg.buf]);
 });

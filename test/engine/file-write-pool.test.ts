@@ -1,12 +1,18 @@
-// The file-write workers restore uses for whole files (the worker script is the built
+// The file-write workers restore uses (the worker script is the built
 // dist/engine/file-write-worker.js): every file is created with its data, size, mode and mtime,
-// across batches; a file that fails says whether it exists, and the others are still written.
+// across batches, whole or in parts; sealed blobs are opened and verified before anything is
+// written; a file that fails says whether it exists, and the others are still written.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileWritePool, type WholeFile } from '../../src/engine/file-write-pool.js';
+import { Codec, encodeSync, DEFAULT_COMPRESSION } from '../../src/core/codec.js';
+import { IdHasher } from '../../src/core/hash.js';
+import type { PackId } from '../../src/core/ids.js';
+import { BlobType, blobAad, packKey } from '../../src/core/pack-format.js';
+import { sealPieces } from '../../src/core/seal.js';
+import { FileWritePool, type FilePart, type SealedBlob, type WholeFile } from '../../src/engine/file-write-pool.js';
 
 let dir: string;
 const pools: FileWritePool[] = [];
@@ -19,9 +25,44 @@ afterEach(async () => {
 });
 
 function newPool(workers = 2): FileWritePool {
-  const p = new FileWritePool(workers, false);
+  const p = new FileWritePool(workers, false, { dataKey, idKey });
   pools.push(p);
   return p;
+}
+
+const dataKey = randomBytes(32);
+const idKey = randomBytes(32);
+const hasher = new IdHasher(idKey);
+const salt = randomBytes(16);
+
+/** `data` sealed as a pack holds it: codec byte and body, under the pack's key, bound to its
+ *  type and id. */
+function sealed(data: Uint8Array, id = hasher.raw(data)): SealedBlob {
+  const enc = encodeSync(data, DEFAULT_COMPRESSION);
+  const pieces = sealPieces(packKey(dataKey, salt), [Uint8Array.of(enc.codec), enc.bytes], randomBytes, blobAad(BlobType.data, id));
+  return { id, type: BlobType.data, packId: 'p'.repeat(64) as PackId, salt, rawLength: data.length, sealed: Buffer.concat(pieces) };
+}
+
+const part = (name: string, key: number, content: FilePart['content'], offset: number, last?: FilePart['last']): FilePart => ({
+  path: Buffer.from(join(dir, name)),
+  lane: 0,
+  key,
+  content,
+  offset,
+  ...(last ? { last } : {}),
+});
+
+/** Queues ops through `pool`; resolves with each op's outcome, in order. */
+async function run(pool: FileWritePool, ops: (WholeFile | FilePart)[]): Promise<{ err: Error | undefined; created: boolean }[]> {
+  const out: { err: Error | undefined; created: boolean }[] = [];
+  for (const [i, op] of ops.entries()) {
+    if (!pool.hasRoom) await pool.room();
+    const done = (err: Error | undefined, created: boolean): void => void (out[i] = { err, created });
+    if ('key' in op) pool.writePart(op, done);
+    else pool.write(op, done);
+  }
+  await pool.drain();
+  return out;
 }
 
 const file = (name: string, data: Uint8Array, extra: Partial<WholeFile> = {}): WholeFile => ({
@@ -108,6 +149,99 @@ describe('FileWritePool', () => {
     const result = await writeAll(pool, [file('a', Buffer.from('a')), file('b', Buffer.from('b'))]);
     expect(result.map((r) => r.err?.message)).toEqual(['file-write worker failed: no disk today', 'file-write worker failed: no disk today']);
     expect(result.every((r) => r.err === pool.broken && !r.created)).toBe(true);
+  });
+
+  it('writes a file of several parts in any order, creating it with the first and finishing it with the last', async () => {
+    const pool = newPool();
+    const [a, b, c] = [randomBytes(3000), randomBytes(5000), randomBytes(7000)];
+    const meta = { size: 20_000, mode: 0o604, uid: 0, gid: 0, mtime: 1_700_000_123.5 };
+    const result = await run(pool, [part('parts', 7, b, 3000), part('parts', 7, c, 8000), part('parts', 7, a, 0, meta)]);
+    expect(result.map((r) => [r.err, r.created])).toEqual([[undefined, true], [undefined, false], [undefined, false]]);
+    const back = readFileSync(join(dir, 'parts'));
+    // the last part's metadata: a trailing hole up to the size, mode and mtime
+    expect(back.equals(Buffer.concat([a, b, c, Buffer.alloc(5000)]))).toBe(true);
+    expect(statSync(join(dir, 'parts')).mode & 0o777).toBe(0o604);
+    expect(statSync(join(dir, 'parts')).mtimeMs).toBe(1_700_000_123_500);
+  });
+
+  it('keeps at most 128 files of several parts open, and reopens one it closed without creating it again', async () => {
+    const pool = newPool(1);
+    const firsts = Array.from({ length: 200 }, () => randomBytes(100));
+    const seconds = Array.from({ length: 200 }, () => randomBytes(100));
+    const meta = { size: 200, mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000 };
+    const ops = [...firsts.map((d, i) => part(`p${i}`, i, d, 0)), ...seconds.map((d, i) => part(`p${i}`, i, d, 100, meta))];
+    const result = await run(pool, ops);
+    expect(result.filter((r) => r.err)).toEqual([]);
+    for (let i = 0; i < 200; i++) expect(readFileSync(join(dir, `p${i}`)).equals(Buffer.concat([firsts[i]!, seconds[i]!]))).toBe(true);
+  });
+
+  it('opens and verifies sealed blobs, one content shared by several files, compressed or not', async () => {
+    const pool = newPool();
+    const text = Buffer.from('a line of text that compresses\n'.repeat(5000));
+    const noise = randomBytes(3 << 20); // above the worker's 2 MiB decode buffer, stored raw
+    const shared = sealed(text);
+    expect(encodeSync(text, DEFAULT_COMPRESSION).codec).toBe(Codec.zstd);
+    const result = await run(pool, [file('t1', Buffer.alloc(0), { content: shared, size: text.length }), file('t2', Buffer.alloc(0), { content: shared, size: text.length }), file('n', Buffer.alloc(0), { content: sealed(noise), size: noise.length })]);
+    expect(result.every((r) => r.err === undefined && r.created)).toBe(true);
+    expect(readFileSync(join(dir, 't1')).equals(text)).toBe(true);
+    expect(readFileSync(join(dir, 't2')).equals(text)).toBe(true);
+    expect(readFileSync(join(dir, 'n')).equals(noise)).toBe(true);
+  });
+
+  it('writes nothing of a sealed blob that does not verify: a whole file is not created, a file of parts is removed and its later parts fail', async () => {
+    const pool = newPool(1);
+    const bad = sealed(randomBytes(4000));
+    const flipped = Buffer.from(bad.sealed);
+    flipped[100]! ^= 1;
+    const tampered = { ...bad, sealed: flipped };
+    // sealed (and so authenticated) under an id its plaintext does not hash to
+    const wrongId = sealed(randomBytes(4000), hasher.raw(Buffer.from('another blob')));
+    const good = randomBytes(4000);
+    const meta = { size: 12_000, mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000 };
+    const result = await run(pool, [
+      file('whole-bad', Buffer.alloc(0), { content: tampered, size: 4000 }),
+      part('parts-bad', 1, good, 0),
+      part('parts-bad', 1, wrongId, 4000),
+      part('parts-bad', 1, good, 8000, meta),
+      file('after', good),
+    ]);
+    expect(result[0]!.err?.message).toMatch(/^blob [0-9a-f]{12} in pack pppppppppppp: authentication failed/);
+    expect(result[0]!.created).toBe(false);
+    expect(result[1]).toEqual({ err: undefined, created: true });
+    expect(result[2]!.err?.message).toMatch(/plaintext does not hash to its id/);
+    expect(result[3]!.err?.message).toContain('an earlier part of it failed');
+    expect(result[4]).toEqual({ err: undefined, created: true });
+    expect(existsSync(join(dir, 'whole-bad'))).toBe(false);
+    expect(existsSync(join(dir, 'parts-bad'))).toBe(false);
+    expect(readFileSync(join(dir, 'after')).equals(good)).toBe(true);
+  });
+
+  it('abandons a file of parts after the parts queued before it: closed and removed', async () => {
+    const pool = newPool(1);
+    const started = await run(pool, [part('given-up', 3, randomBytes(100), 0)]);
+    expect(started[0]).toEqual({ err: undefined, created: true });
+    expect(existsSync(join(dir, 'given-up'))).toBe(true);
+    pool.abandon({ path: Buffer.from(join(dir, 'given-up')), lane: 0, key: 3 });
+    const later = await run(pool, [part('given-up', 3, randomBytes(100), 100)]);
+    expect(existsSync(join(dir, 'given-up'))).toBe(false);
+    expect(later[0]!.err?.message).toContain('an earlier part of it failed');
+  });
+
+  it('closes the files of parts it still has open when it is closed', async () => {
+    const pool = newPool(1);
+    await run(pool, [part('open', 1, randomBytes(100), 0)]);
+    const path = join(dir, 'open');
+    const openOn = (): number =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === path;
+        } catch {
+          return false; // closed meanwhile
+        }
+      }).length;
+    expect(openOn()).toBe(1);
+    await pool.close();
+    expect(openOn()).toBe(0);
   });
 
   it('fails writes after close', async () => {

@@ -96,6 +96,40 @@ describe('restore plan', () => {
     }
   });
 
+  it('reports every file of a blob that does not verify, written whole or in parts, removes them, and restores the others', async () => {
+    const { snapshot } = await backup(repo, { paths: [src], program: 'test' });
+    // damage a blob in the middle of big.bin (a file of several blobs) and the blob of the three
+    // small files that hold the same text (each written whole, in three folders)
+    const entries = [...repo.index.entries()].filter((e) => e.type === BlobType.data);
+    const holds = async (e: (typeof entries)[number], data: Buffer): Promise<boolean> => data.includes(Buffer.from(await repo.reader.load(BlobType.data, e.id)));
+    const inBig: typeof entries = [];
+    for (const e of entries) if (await holds(e, files['big.bin']!)) inBig.push(e);
+    expect(inBig.length).toBeGreaterThan(1);
+    const small = entries.find((e) => e.rawLength === files['one.txt']!.length)!;
+    const damaged = [inBig.sort((x, y) => x.offset - y.offset)[1]!, small];
+    const store = repo.store;
+    const get = store.get.bind(store);
+    store.get = async (ref, range, opts) => {
+      const bytes = Buffer.from(await get(ref, range, opts));
+      const from = range?.offset ?? 0;
+      for (const e of damaged) {
+        const at = e.offset + 20 - from;
+        if (ref.name === e.packId && at >= 0 && at < bytes.length) bytes[at]! ^= 0x10;
+      }
+      return bytes;
+    };
+    const target = path.join(root, 'restored');
+    const result = await restore(repo, snapshot, { target, owners: false });
+    const bad = ['big.bin', 'one.txt', 'd/same-as-one.txt', 'd/e/again.txt'];
+    expect(result.errors.map((e) => e.path).sort()).toEqual(bad.map(at).sort());
+    for (const e of result.errors) expect(e.message).toMatch(/^blob [0-9a-f]{12} in pack [0-9a-f]{12}: authentication failed/);
+    for (const rel of bad) expect(existsSync(path.join(target, at(rel))), rel).toBe(false);
+    for (const [rel, data] of Object.entries(files)) {
+      if (bad.includes(rel)) continue;
+      expect(readFileSync(path.join(target, at(rel))).equals(data), rel).toBe(true);
+    }
+  });
+
   it('writes a blob repeated within a file, and shared with another file of several blobs', async () => {
     const a = randomBytes(3000);
     const c = randomBytes(5000);
