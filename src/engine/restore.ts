@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, lchownSync, linkSync, lutimesSync, renameSync, symlinkSync } from 'node:fs';
-import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import { chmodSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
 import { mapBounded } from '../core/bounded.js';
 import path from 'node:path';
 import { CairnError } from '../core/errors.js';
@@ -159,7 +159,7 @@ class Restorer {
     const fsDest = toFsPath(dest);
     switch (node.type) {
       case 'dir':
-        await this.#makeDir(fsDest);
+        this.#makeDir(fsDest);
         this.dirs.push({ node, dest: own(fsDest) });
         if (node.subtree) await this.walk(node.subtree, snapPath, dest);
         return;
@@ -168,7 +168,7 @@ class Restorer {
         // claim the inode before any await: siblings are restored concurrently
         const first = key !== undefined ? this.#firstOfInode.get(key) : undefined;
         if (key !== undefined && !first) this.#firstOfInode.set(key, own(fsDest));
-        await this.#replace(fsDest);
+        this.#replace(fsDest);
         if (first) {
           this.#links.push({ from: first, to: own(fsDest), shown: displayPath(snapPath) });
           return;
@@ -179,17 +179,17 @@ class Restorer {
         return;
       }
       case 'symlink':
-        await this.#replace(fsDest);
+        this.#replace(fsDest);
         symlinkSync(toFsPath(nameBytes(node.linkTarget ?? '', node.linkTargetRaw)), fsDest);
         break;
       case 'fifo':
-        await this.#replace(fsDest);
+        this.#replace(fsDest);
         makeNode(fsDest, ['mkfifo', '-m', (node.mode & 0o7777).toString(8), '--']);
         break;
       case 'blockdev':
       case 'chardev':
         if (!this.#owners) throw new CairnError('E_IO', 'device nodes are restored only as root; skipped');
-        await this.#replace(fsDest);
+        this.#replace(fsDest);
         makeNode(fsDest, ['mknod', '-m', (node.mode & 0o7777).toString(8), '--'], [node.type === 'blockdev' ? 'b' : 'c', String(major(node.rdev ?? 0)), String(minor(node.rdev ?? 0))]);
         break;
       default:
@@ -219,25 +219,25 @@ class Restorer {
   }
 
   /** With --overwrite, removes whatever is at `p` (of any type) so the entry can be created new. */
-  async #replace(p: Buffer): Promise<void> {
-    if (this.#opts.overwrite) await rm(p, { recursive: true, force: true });
+  #replace(p: Buffer): void {
+    if (this.#opts.overwrite) rmSync(p, { recursive: true, force: true });
   }
 
   /** Creates a directory, or keeps one that is there; anything else in its place (a file, or a
    *  symlink that would lead the restore outside the target) is removed with --overwrite and is
-   *  an error without it. */
-  async #makeDir(p: Buffer): Promise<void> {
+   *  an error without it. Synchronous: the walk is on this thread's critical path until the
+   *  plan is complete, and an awaited mkdir per folder left it idle ~30% of that time. */
+  #makeDir(p: Buffer): void {
     try {
-      await mkdir(p, 0o700);
+      mkdirSync(p, 0o700);
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const st = await lstat(p);
-    if (st.isDirectory()) return;
+    if (lstatSync(p).isDirectory()) return;
     if (!this.#opts.overwrite) throw new CairnError('E_TARGET_NOT_EMPTY', 'a non-directory is in the way of this directory', { hint: 'pass --overwrite to replace it' });
-    await rm(p, { recursive: true, force: true });
-    await mkdir(p, 0o700);
+    rmSync(p, { recursive: true, force: true });
+    mkdirSync(p, 0o700);
   }
 
   #meta(node: TreeNode, p: Buffer): void {
