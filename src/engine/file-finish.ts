@@ -15,13 +15,22 @@ export interface FinalMeta {
   readonly mtime: number;
 }
 
+/** The mode to create a file of final mode `mode` with, under `umask`, and whether the file
+ *  then has its final mode already: when it has no set-id or sticky bit (those come after
+ *  chown, which clears them) and the umask takes none of its permission bits. Saves a chmod
+ *  per file (most files). */
+export function createMode(mode: number, umask: number): { create: number; final: boolean } {
+  const perm = mode & 0o777;
+  return { create: perm, final: (mode & 0o7000) === 0 && (perm & umask) === 0 };
+}
+
 /** Gives a restored file, its content written, its size (a trailing hole stays sparse; skipped
  *  when `truncate` is false because the content ends at its size), its owner (when `owners`),
- *  mode and mtime, in that order: chown clears set-id bits, so chmod comes after it. Used for
- *  the files restore writes itself and the ones its file-write workers write. */
-export function finishFile(fd: number, meta: FinalMeta, owners: boolean, truncate = true): void {
+ *  mode (unless `modeSet`: created with it, see createMode) and mtime, in that order: chown
+ *  clears set-id bits, so chmod comes after it. Used by restore's file-write workers. */
+export function finishFile(fd: number, meta: FinalMeta, owners: boolean, truncate = true, modeSet = false): void {
   if (truncate) ftruncateSync(fd, meta.size);
   if (owners) fchownSync(fd, meta.uid, meta.gid);
-  fchmodSync(fd, meta.mode);
+  if (!modeSet) fchmodSync(fd, meta.mode);
   futimesSync(fd, meta.mtime, meta.mtime);
 }

@@ -8,7 +8,7 @@ import { ID_BYTES, type PackId } from '../core/ids.js';
 import type { BlobTypeId } from '../core/pack-format.js';
 import { openBlobSync, PackKeys } from '../repo/blob-reader.js';
 import { minorGcEvery } from '../repo/worker-gc.js';
-import { finishFile, writeAllAt } from './file-finish.js';
+import { createMode, finishFile, writeAllAt } from './file-finish.js';
 import {
   BLOB,
   BLOB_FIELDS,
@@ -26,6 +26,8 @@ import {
 const port = parentPort;
 if (!port) throw new Error('file-write-worker.js runs as a worker thread');
 const init = (workerData ?? {}) as FileWriterInit;
+/** This process's umask (read, not set: a worker may not set it). */
+const UMASK = process.umask();
 const keys = init.dataKey ? new PackKeys(init.dataKey) : undefined;
 const hasher = init.idKey ? new IdHasher(init.idKey) : undefined;
 /** Where blobs below 2 MiB are decompressed (most: chunks average 1 MiB, and compress); a
@@ -55,12 +57,13 @@ function withCreated(err: unknown): Error {
 
 /** Writes one whole file; throws with `created` set once the file exists. */
 function writeWhole(path: Buffer, data: Uint8Array, m: Float64Array, at: number, owners: boolean): void {
-  const fd = openSync(path, CREATE, 0o600);
+  const meta = finalMeta(m, at);
+  const mode = createMode(meta.mode, UMASK);
+  const fd = openSync(path, CREATE, mode.create);
   try {
     const offset = m[at + 1]!;
     writeAllAt(fd, data, offset);
-    const size = m[at + 2]!;
-    finishFile(fd, finalMeta(m, at), owners, offset + data.length !== size);
+    finishFile(fd, meta, owners, offset + data.length !== meta.size, mode.final);
   } catch (err) {
     closeSync(fd);
     throw withCreated(err);

@@ -106,6 +106,19 @@ describe('FileWritePool', () => {
     }
   });
 
+  it('gives every file its exact mode: created with it when the umask allows, else set after (set-id bits after chown)', async () => {
+    const pool = newPool(1);
+    const modes = [0o644, 0o666, 0o777, 0o4755, 0o2750, 0o1644, 0o000, 0o600];
+    const old = process.umask(0o022);
+    try {
+      const result = await writeAll(pool, modes.map((mode, i) => file(`m${i}`, Buffer.from('x'), { mode })));
+      expect(result.every((r) => r.err === undefined)).toBe(true);
+    } finally {
+      process.umask(old);
+    }
+    expect(modes.map((_, i) => statSync(join(dir, `m${i}`)).mode & 0o7777)).toEqual(modes);
+  });
+
   it('leaves a leading and a trailing hole: data at its offset, the file truncated to its size', async () => {
     const pool = newPool(1);
     const data = randomBytes(5000);
