@@ -16,6 +16,14 @@ const FAILED = 2;
 /** Written whole, with its metadata. */
 const FINISHED = 4;
 
+/** A copy of a path kept until the end of the restore. A small Buffer is a slice of an 8 KiB
+ *  pool that it keeps alive: the 3,900 directory paths of a 150k-file restore held 22 MiB. */
+export function own(p: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafeSlow(p.length);
+  b.set(p);
+  return b;
+}
+
 /** Grows a typed array to hold at least `n` items (doubling), keeping its contents. */
 function grown<T extends Float64Array | Uint32Array | Int32Array | Uint8Array>(a: T, n: number, make: (len: number) => T): T {
   if (n <= a.length) return a;
@@ -138,7 +146,7 @@ export class ContentRestorer {
     const dir = dest.subarray(0, slash + 1);
     const name = dest.subarray(slash + 1);
     let d = this.#dirs.length - 1;
-    if (d < 0 || !this.#dirs[d]!.equals(dir)) d = this.#dirs.push(Buffer.from(dir)) - 1;
+    if (d < 0 || !this.#dirs[d]!.equals(dir)) d = this.#dirs.push(own(dir)) - 1;
     this.#dirOf = grown(this.#dirOf, n, (len) => new Uint32Array(len));
     this.#dirOf[f] = d;
     const start = this.#nameStart[f]!;
