@@ -11,7 +11,7 @@ import { restore } from '../../src/engine/restore.js';
 import { BlobType } from '../../src/core/pack-format.js';
 import type { TreeNode } from '../../src/core/tree.js';
 import { NO_PROGRESS } from '../../src/engine/progress.js';
-import { ContentRestorer } from '../../src/engine/restore-content.js';
+import { ContentRestorer, own } from '../../src/engine/restore-content.js';
 import { CompactIndex } from '../../src/repo/compact-index.js';
 import type { Repository } from '../../src/repo/repository.js';
 import { newTestRepo } from '../repo/fixtures.js';
@@ -43,6 +43,15 @@ afterEach(async () => {
 });
 
 describe('restore plan', () => {
+  it('keeps paths in buffers of their own, not in slices of the shared pool that keep its 8 KiB slabs', () => {
+    const small = Buffer.from('/restore/target/some/folder/');
+    expect(small.buffer.byteLength).toBeGreaterThan(small.length); // (a pool slice)
+    const kept = own(small);
+    expect(kept.equals(small)).toBe(true);
+    expect(kept.buffer.byteLength).toBe(small.length);
+  });
+
+
   it('writes every blob to every file and offset that holds it', async () => {
     const { snapshot } = await backup(repo, { paths: [src], program: 'test' });
     const target = path.join(root, 'restored');
