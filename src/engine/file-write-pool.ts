@@ -158,13 +158,14 @@ interface Slot {
 }
 
 /**
- * Creates and writes files on worker threads with synchronous system calls. A file written
- * through libuv's pool costs 5-6 round trips (open, write, truncate, chmod, utimes, close), each
- * a thread wake-up and a callback on the main thread; on a restore of 150k small files those
- * took more of the main thread than decrypting and decompressing (docs/decisions.md §29). Here a
- * batch of ops is one message each way. Files of several parts are written there too: on the
- * main thread their writes were a third of its time, while the workers waited for it (§31).
- * write() and writePart() copy the data and path before they return.
+ * Opens blobs and creates and writes files on worker threads, with synchronous system calls. A
+ * file written through libuv's pool costs 5-6 round trips (open, write, truncate, chmod, utimes,
+ * close), each a thread wake-up and a callback on the main thread; on a restore of 150k small
+ * files those took more of the main thread than decrypting and decompressing (docs/decisions.md
+ * §29). Here a batch of ops is one message each way. The workers also open (decrypt, decompress,
+ * verify) sealed blobs and write files of several parts: on the main thread those were its
+ * critical path while the workers waited for it (§31). write() and writePart() copy the content
+ * and path before they return.
  */
 export class FileWritePool {
   readonly #size: number;

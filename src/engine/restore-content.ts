@@ -50,12 +50,13 @@ export interface MetaOptions {
 
 /**
  * Restores file contents pack by pack, as restic's restorer does: every pack is read once (in
- * few ranged reads), each blob in it is opened and verified once, and written to every file and
- * offset that holds it. A file is finished (truncated to its size, so trailing holes stay sparse;
+ * few ranged reads), each blob in it is opened and verified (once per folder it goes to), and
+ * written to every file and offset that holds it. A file is finished (truncated to its size, so trailing holes stay sparse;
  * owner, mode and mtime set through its descriptor) when its last blob lands. Files are written
  * on file-write workers (FileWritePool), each folder's by one worker: a file of one blob (most
  * files) in one op, a larger file blob by blob as its packs are read, the worker keeping it open
- * in between. This thread reads, decrypts, decompresses and verifies.
+ * in between. The workers also open (decrypt, decompress, verify) the blobs they write: this
+ * thread plans, reads packs and hands each blob over as it was read (docs/decisions.md §31).
  */
 export class ContentRestorer {
   readonly #repo: Repository;
@@ -95,9 +96,9 @@ export class ContentRestorer {
   readonly #moreTargets = new Map<number, number[]>();
   #blobTotal = 0;
   /** Where spans of packs are read: the next span is read into one while the blobs of the
-   *  last are opened from the other. */
+   *  last are handed over from the other. */
   readonly #readBufs = [new Uint8Array(0), new Uint8Array(0)];
-  /** Writes the files of one blob (most files) on worker threads. */
+  /** Opens blobs and writes every file, on worker threads. */
   readonly #writer: FileWritePool;
   files = 0;
   bytes = 0;
@@ -207,8 +208,8 @@ export class ContentRestorer {
     }
     let stopped = false;
     try {
-      // one span read ahead: the main thread opens the blobs of one span while the next is read
-      // (with one read at a time it waited for each, ~30% of its time, and so did the writers)
+      // one span read ahead: the blobs of one span are handed over while the next is read (one
+      // read at a time made this thread wait for each, and a remote store's latency adds up)
       const spans = this.#spans(byPack.values());
       let buf = 0;
       let next = this.#read(spans.next(), buf, opts);
@@ -217,7 +218,7 @@ export class ContentRestorer {
         if (!read.ok && opts.signal?.aborted) throw read.err;
         buf ^= 1;
         next = this.#read(spans.next(), buf, opts);
-        if (read.ok) await this.#open(read.span, read.bytes);
+        if (read.ok) await this.#handOver(read.span, read.bytes);
         else for (const b of read.span.blobs) this.#failAll(b, read.err);
       }
       await this.#writer.drain();
@@ -284,7 +285,7 @@ export class ContentRestorer {
 
   /** Hands every blob of a span read to the file writers (which open and verify it) for every
    *  place it goes; a blob whose places are in several folders goes to each folder's writer. */
-  async #open(span: Span, bytes: Uint8Array): Promise<void> {
+  async #handOver(span: Span, bytes: Uint8Array): Promise<void> {
     const index = this.#index;
     const places: number[] = [];
     for (const b of span.blobs) {
@@ -303,8 +304,8 @@ export class ContentRestorer {
     }
   }
 
-  /** Creates, writes and finishes a file of at most one blob on the file-write workers (see
-   *  FileWritePool); waits only for room, not for the write. */
+  /** Has a file of at most one blob created, written and finished by the file-write worker of
+   *  its folder (see FileWritePool); waits only for room, not for the write. */
   async #writeWhole(f: number, content: SealedBlob | undefined, offset: number, n: number): Promise<void> {
     if (this.#flags[f]! & FAILED) return;
     if (!this.#writer.hasRoom) await this.#writer.room();
