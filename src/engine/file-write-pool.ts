@@ -182,7 +182,7 @@ export class FileWritePool {
   #failure: Error | undefined;
   #broken: Error | undefined;
   #closed = false;
-  /** Two per worker: a batch being written and one queued. */
+  /** Three per worker (a batch being filled, one being written, one queued) and two larger. */
   readonly #buffers: BatchBuffers;
 
   /** `owners`: set each file's uid and gid (restores as root). `init`: the keys of sealed
@@ -193,7 +193,6 @@ export class FileWritePool {
     this.#owners = owners;
     this.#init = init;
     this.#script = script;
-    // a batch being filled, one being written and one queued per worker; two larger ones
     this.#buffers = new BatchBuffers(BATCH_BYTES, (MAX_BATCHES_PER_WORKER + 1) * workers, 2);
   }
 
