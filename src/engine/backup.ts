@@ -14,7 +14,7 @@ import type { Repository } from '../repo/repository.js';
 import { matchesFilter } from '../repo/snapshots.js';
 import { type Excluder, compileExcludes } from './excludes.js';
 import { ByteBudget, FileSaver, type SavedContent } from './file-saver.js';
-import { IdNames, nodeFromStat, sameMetadata, unchanged } from './fs-meta.js';
+import { IdNames, type NewNode, nodeFromStat, sameMetadata, unchanged } from './fs-meta.js';
 import { type BytePath, NO_PROGRESS, type ProgressSink, displayPath, fromUserPath, toFsPath } from './progress.js';
 import { sameDirEntries, tallySubtree } from './subtree-reuse.js';
 import { TreeLoader } from './tree-loader.js';
@@ -244,7 +244,9 @@ class Walker {
         continue;
       }
       const subtree = await this.saveTrie(child, p, prev.get(name)?.subtree, signal);
-      nodes.push({ ...nodeFromStat(name, st, this.#names), subtree });
+      const node = nodeFromStat(name, st, this.#names);
+      node.subtree = subtree;
+      nodes.push(node);
       this.counters.dirs++;
     }
     return this.#saveTree({ nodes }, signal);
@@ -365,14 +367,17 @@ class Walker {
             ? await this.#saveTree({ nodes: [] }, signal)
             : ((await this.#reuse(p, prev, st, signal)) ?? (await this.#dir(p, prev?.type === 'dir' ? prev.subtree : undefined, dev, signal)));
           if (prev?.type === 'dir' && prev.subtree === subtree && sameMetadata(prev, st, this.#names)) return prev;
-          return { ...node, subtree };
+          node.subtree = subtree;
+          return node;
         }
         case 'file':
           return await this.#file(p, node, st, prev, signal);
         case 'symlink': {
           const target = await readlink(toFsPath(p), { encoding: 'buffer' });
           const t = encodeName(target.toString('latin1'));
-          return { ...node, linkTarget: t.name, ...(t.nameRaw !== undefined ? { linkTargetRaw: t.nameRaw } : {}) };
+          node.linkTarget = t.name;
+          if (t.nameRaw !== undefined) node.linkTargetRaw = t.nameRaw;
+          return node;
         }
         default:
           return node;
@@ -409,27 +414,31 @@ class Walker {
     return true;
   }
 
-  async #file(p: BytePath, node: TreeNode, st: BigIntStats, prev: TreeNode | undefined, signal?: AbortSignal): Promise<TreeNode> {
+  async #file(p: BytePath, node: NewNode, st: BigIntStats, prev: TreeNode | undefined, signal?: AbortSignal): Promise<TreeNode> {
     const size = Number(st.size);
     if (unchanged(prev, st) && prev!.content!.every((c) => typeof c === 'number' || this.#writer.known(Buffer.from(c, 'hex')))) {
       this.counters.filesUnmodified++;
       this.counters.bytesTotal += size;
       this.#progress.add(1, size);
-      return { ...node, content: prev!.content! };
+      node.content = prev!.content!;
+      return node;
     }
     const large = size >= this.#repo.config.chunker.minSizeBytes;
     const saved = await (large ? this.#large : this.#small).with(() => this.#saver.save(p, size, { signal }));
     return this.#saved(node, prev, saved);
   }
 
-  /** The node of a file whose content was just saved, counted as new or changed. */
-  #saved(node: TreeNode, prev: TreeNode | undefined, saved: SavedContent): TreeNode {
+  /** The node of a file whose content was just saved (`node` itself, filled in), counted as new
+   *  or changed. */
+  #saved(node: NewNode, prev: TreeNode | undefined, saved: SavedContent): TreeNode {
     if (prev?.type === 'file') this.counters.filesChanged++;
     else this.counters.filesNew++;
     this.counters.bytesRead += saved.sizeBytes;
     this.counters.bytesTotal += saved.sizeBytes;
     this.#progress.add(1, saved.sizeBytes);
-    return { ...node, size: saved.sizeBytes, content: saved.content };
+    node.size = saved.sizeBytes;
+    node.content = saved.content;
+    return node;
   }
 
   /** Waits until every chunk handed to the writer is sealed into a pack. */

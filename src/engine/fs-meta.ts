@@ -50,32 +50,36 @@ export class IdNames {
   }
 }
 
-/** A tree node's metadata from lstat (content, subtree and link target are filled in later). */
-export function nodeFromStat(byteName: string, st: BigIntStats, names: IdNames): TreeNode {
+/** A tree node as the backup builds it: its own, so its later fields are set on it, not on a
+ *  copy (see fillNode). */
+export type NewNode = { -readonly [K in keyof TreeNode]: TreeNode[K] };
+
+/** A tree node's metadata from lstat (content, subtree and link target are filled in later).
+ *  Fields are set in the tree format's field order (NODE_KEYS in core/tree.ts), so encodeTree
+ *  serializes the node as it is instead of copying it into that order. */
+export function nodeFromStat(byteName: string, st: BigIntStats, names: IdNames): NewNode {
   const uid = Number(st.uid);
   const gid = Number(st.gid);
   const type = nodeType(st);
   const { name, nameRaw } = encodeName(byteName);
-  const node: Record<string, unknown> = {
-    name,
-    ...(nameRaw !== undefined ? { nameRaw } : {}),
-    type,
-    mode: Number(st.mode),
-    uid,
-    gid,
-    mtimeNs: st.mtimeNs.toString(),
-    ctimeNs: st.ctimeNs.toString(),
-    size: type === 'file' ? Number(st.size) : 0,
-    inode: st.ino.toString(),
-    devId: st.dev.toString(),
-    nlink: Number(st.nlink),
-  };
+  const node: Record<string, unknown> = { name };
+  if (nameRaw !== undefined) node.nameRaw = nameRaw;
+  node.type = type;
+  node.mode = Number(st.mode);
+  node.uid = uid;
+  node.gid = gid;
+  node.mtimeNs = st.mtimeNs.toString();
+  node.ctimeNs = st.ctimeNs.toString();
+  node.size = type === 'file' ? Number(st.size) : 0;
+  node.inode = st.ino.toString();
+  node.devId = st.dev.toString();
+  node.nlink = Number(st.nlink);
   const user = names.user(uid);
   const group = names.group(gid);
   if (user !== undefined) node.user = user;
   if (group !== undefined) node.group = group;
   if (type === 'blockdev' || type === 'chardev') node.rdev = Number(st.rdev);
-  return node as unknown as TreeNode;
+  return node as unknown as NewNode;
 }
 
 /** True when a file may be taken as unchanged from its parent snapshot's node without reading

@@ -134,6 +134,24 @@ describe('encodeTree / decodeTree', () => {
     expect(encodeTree({ nodes: [b] }).equals(encodeTree({ nodes: [a] }))).toBe(true);
   });
 
+  it('encodes a node in field order as it is, and any other node as if it were in that order', () => {
+    fc.assert(
+      fc.property(
+        nodeArb.chain((n) => fc.tuple(fc.constant(n), fc.shuffledSubarray(Object.keys(n), { minLength: Object.keys(n).length }))),
+        ([n, keys]) => {
+          const shuffled = Object.fromEntries(keys.map((k) => [k, (n as unknown as Record<string, unknown>)[k]])) as unknown as TreeNode;
+          expect(encodeTree({ nodes: [shuffled] }).equals(encodeTree({ nodes: [n] }))).toBe(true);
+        },
+      ),
+    );
+    const inOrder = node('f', { size: 5 });
+    const bytes = encodeTree({ nodes: [inOrder] });
+    // a field left undefined, or one a tree node does not have, is not encoded either way
+    expect(encodeTree({ nodes: [{ ...inOrder, subtree: undefined }] }).equals(bytes)).toBe(true);
+    expect(encodeTree({ nodes: [{ ...inOrder, scratch: 1 } as TreeNode] }).equals(bytes)).toBe(true);
+    expect(encodeTree({ nodes: [{ scratch: 1, ...inOrder } as TreeNode] }).equals(bytes)).toBe(true);
+  });
+
   it.each([
     ['the same name', [node('a'), node('a', { type: 'dir' })]],
     ['a raw name equal to another’s UTF-8 bytes', [node('a'), { ...node('x'), name: 'x', nameRaw: Buffer.from('a').toString('base64') }]],
