@@ -73,21 +73,29 @@ function insideAny(p: string, roots: readonly string[]): boolean {
 
 /** Checks, just before a restore writes, that the target's real path (symbolic links resolved
  *  as far as it exists) is still inside a restore root: a link planted inside a root, by an
- *  earlier restore say, must not lead the restore out of it. */
+ *  earlier restore say, must not lead the restore out of it. Roots are resolved the same way: a
+ *  root that does not exist yet (the default one, before the first restore) still counts. */
 async function checkRestoreTarget(target: string, roots: readonly string[]): Promise<void> {
-  let existing = path.resolve(target);
+  const real = await realAsFarAsItExists(target);
+  const realRoots = await Promise.all(roots.map(realAsFarAsItExists));
+  if (!insideAny(real, realRoots)) throw new CairnError('E_USAGE', `target: ${target} leads to ${real}, outside the folders restores may write into`, { hint: 'a symbolic link on the way leaves the restore roots; restore elsewhere' });
+}
+
+/** The real path of `p` as far as it exists, followed by the rest of it (which does not exist,
+ *  so holds no link). */
+async function realAsFarAsItExists(p: string): Promise<string> {
+  let existing = path.resolve(p);
+  const missing: string[] = [];
   for (;;) {
     try {
-      existing = await realpath(existing);
-      break;
+      return path.join(await realpath(existing), ...missing.reverse());
     } catch (err) {
       const parent = path.dirname(existing);
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === existing) throw err;
+      missing.push(path.basename(existing));
       existing = parent;
     }
   }
-  const realRoots = await Promise.all(roots.map((r) => realpath(r).catch(() => path.resolve(r))));
-  if (!insideAny(existing, realRoots)) throw new CairnError('E_USAGE', `target: ${target} leads to ${existing}, outside the folders restores may write into`, { hint: 'a symbolic link on the way leaves the restore roots; restore elsewhere' });
 }
 
 /** The runners of every job kind, over one repository. */

@@ -125,4 +125,18 @@ describe('restore targets', () => {
     expect(store.get(fine.id)?.state).toBe('succeeded');
     await guarded.stop('test over', 5000);
   });
+
+  it('a restore root that does not exist yet (the default, before the first restore) takes restores', async () => {
+    const roots = [path.join(root, 'state', 'restores')];
+    const lookup = (n: string): SourceSpec | undefined => sources.get(n);
+    const guarded = new JobManager({ store, clock: systemClock, logger: pino({ level: 'silent' }), admit: admitJob(lookup, () => roots), runners: createRunners({ engine: createLocalEngineOps(repo, { agentName: 't', program: 'cairn test' }), source: lookup, restoreOwners: false, restoreRoots: () => roots }) });
+    addSource();
+    guarded.submit('backup', { source: 'docs' }, 'api');
+    await guarded.idle();
+    const r = guarded.submit('restore', { target: path.join(roots[0]!, 'first') }, 'api').job;
+    await guarded.idle();
+    expect(store.get(r.id)?.state).toBe('succeeded');
+    expect(readdirSync(path.join(roots[0]!, 'first')).length).toBeGreaterThan(0);
+    await guarded.stop('test over', 5000);
+  });
 });
