@@ -24,6 +24,9 @@ export const Op = {
  *  for whole files and last parts), the file's key (parts) and the op (Op). */
 export const FIELDS = 9;
 export const BLOB = 0;
+export const OFFSET = 1;
+/** The first of size, mode, uid, gid and mtime. */
+export const META = 2;
 export const KEY = 7;
 export const OP = 8;
 /** Numbers per blob in a batch's `blobs`: offset and length in `buf`, raw length, type, and 1

@@ -8,13 +8,15 @@ import { ID_BYTES, type PackId } from '../core/ids.js';
 import type { BlobTypeId } from '../core/pack-format.js';
 import { openBlobSync, PackKeys } from '../repo/blob-reader.js';
 import { minorGcEvery } from '../repo/worker-gc.js';
-import { createMode, finishFile, writeAllAt } from './file-finish.js';
+import { createMode, type FinalMeta, finishFile, writeAllAt } from './file-finish.js';
 import {
   BLOB,
   BLOB_FIELDS,
   BLOB_ID_BYTES,
   FIELDS,
   KEY,
+  META,
+  OFFSET,
   OP,
   Op,
   type FileWriteFailure,
@@ -61,7 +63,7 @@ function writeWhole(path: Buffer, data: Uint8Array, m: Float64Array, at: number,
   const mode = createMode(meta.mode, UMASK);
   const fd = openSync(path, CREATE, mode.create);
   try {
-    const offset = m[at + 1]!;
+    const offset = m[at + OFFSET]!;
     writeAllAt(fd, data, offset);
     finishFile(fd, meta, owners, offset + data.length !== meta.size, mode.final);
   } catch (err) {
@@ -71,8 +73,9 @@ function writeWhole(path: Buffer, data: Uint8Array, m: Float64Array, at: number,
   closeSync(fd);
 }
 
-function finalMeta(m: Float64Array, at: number): { size: number; mode: number; uid: number; gid: number; mtime: number } {
-  return { size: m[at + 2]!, mode: m[at + 3]!, uid: m[at + 4]!, gid: m[at + 5]!, mtime: m[at + 6]! };
+function finalMeta(m: Float64Array, at: number): FinalMeta {
+  const f = at + META;
+  return { size: m[f]!, mode: m[f + 1]!, uid: m[f + 2]!, gid: m[f + 3]!, mtime: m[f + 4]! };
 }
 
 /** Writes a part of a file of several parts; true when this part created the file. A part
@@ -90,7 +93,7 @@ function writePart(path: Buffer, data: Uint8Array, m: Float64Array, at: number, 
       if (made) created.add(key);
     } else open.delete(key); // (re-added below: the map's order is the order of use)
     open.set(key, fd);
-    writeAllAt(fd, data, m[at + 1]!);
+    writeAllAt(fd, data, m[at + OFFSET]!);
     if (m[at + OP] === Op.last) {
       finishFile(fd, finalMeta(m, at), owners);
       closeKey(key);

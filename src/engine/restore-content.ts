@@ -37,8 +37,8 @@ const MERGE_GAP_BYTES = 4 * 1024 * 1024;
 /** A ranged read spans at most this many bytes (or one blob, if larger): the read buffer is
  *  kept for the whole restore, and whole-pack reads had grown it to ~25 MiB. */
 const READ_SPAN_BYTES = 4 * 1024 * 1024;
-/** Worker threads that create and write whole files: creating a file is mostly kernel time
- *  (~65 µs here), which spreads over cores (docs/decisions.md §29). */
+/** Worker threads that open blobs and create and write files: mostly kernel time and
+ *  decompression, which spread over cores (docs/decisions.md §29, §31). */
 function fileWriteWorkers(): number {
   return Math.max(1, Math.min(4, availableParallelism()));
 }
@@ -51,8 +51,9 @@ export interface MetaOptions {
 /**
  * Restores file contents pack by pack, as restic's restorer does: every pack is read once (in
  * few ranged reads), each blob in it is opened and verified (once per folder it goes to), and
- * written to every file and offset that holds it. A file is finished (truncated to its size, so trailing holes stay sparse;
- * owner, mode and mtime set through its descriptor) when its last blob lands. Files are written
+ * written to every file and offset that holds it. A file is finished (truncated to its size, so
+ * trailing holes stay sparse; owner, mode and mtime set through its descriptor) when its last
+ * blob lands. Files are written
  * on file-write workers (FileWritePool), each folder's by one worker: a file of one blob (most
  * files) in one op, a larger file blob by blob as its packs are read, the worker keeping it open
  * in between. The workers also open (decrypt, decompress, verify) the blobs they write: this
@@ -325,7 +326,6 @@ export class ContentRestorer {
       if (created) this.#flags[f]! |= CREATED;
       // (a broken pool fails the run, not each of its files)
       if (err) return err === this.#writer.broken ? undefined : this.#fail(f, err);
-      this.#pending[f] = 0;
       this.#flags[f]! |= FINISHED;
       this.bytes += n;
       this.files++;

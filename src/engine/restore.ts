@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
-import { mapBounded } from '../core/bounded.js';
 import path from 'node:path';
 import { CairnError } from '../core/errors.js';
 import type { BlobId } from '../core/ids.js';
@@ -85,10 +84,6 @@ async function checkTarget(target: string, overwrite: boolean): Promise<void> {
 type Selection = 'all' | 'ancestor' | 'none';
 
 
-/** Directory entries created at once: creating a file costs ~300 µs on ext4 here and the kernel
- *  overlaps creates well (18k files: 5.7 s one at a time, 1.9 s with 16 in flight). */
-const CREATE_CONCURRENCY = 16;
-
 /** Walks the snapshot's trees: creates directories and special files at once, plans file
  *  contents, and afterwards links hard links and sets directory metadata deepest first (after
  *  everything inside them is written, so their mtimes stay). */
@@ -123,8 +118,10 @@ class Restorer {
   /** Restores the children of tree `id`, found at snapshot path `snapPath`, into `dest`. */
   async walk(id: BlobId, snapPath: BytePath, dest: BytePath): Promise<void> {
     const tree = await this.#trees.load(id, this.#opts);
-    // entries other than directories concurrently, subdirectories one after another: the work in
-    // flight is bounded by CREATE_CONCURRENCY, not by CREATE_CONCURRENCY to the depth of the tree
+    // one entry after another, subdirectories last: nothing here waits on a file system call
+    // (files are planned, and written later by the file-write workers; folders, links and
+    // special files are made with synchronous calls), so entries in flight at once gained
+    // nothing once folders were made synchronously (docs/decisions.md §31)
     const dirs = tree.nodes.filter((n) => n.type === 'dir');
     const others = tree.nodes.filter((n) => n.type !== 'dir');
     const visit = async (node: TreeNode): Promise<void> => {
@@ -144,7 +141,7 @@ class Restorer {
         this.#fail(displayPath(childSnap), err);
       }
     };
-    await mapBounded(others, CREATE_CONCURRENCY, visit);
+    for (const n of others) await visit(n);
     for (const d of dirs) await visit(d);
   }
 
@@ -158,7 +155,7 @@ class Restorer {
         return;
       case 'file': {
         const key = node.nlink > 1 ? `${node.devId}:${node.inode}` : undefined;
-        // claim the inode before any await: siblings are restored concurrently
+        // the first of an inode's names gets its content; the others are linked to it at the end
         const first = key !== undefined ? this.#firstOfInode.get(key) : undefined;
         if (key !== undefined && !first) this.#firstOfInode.set(key, own(fsDest));
         this.#replace(fsDest);
