@@ -222,7 +222,7 @@ class Walker {
     this.#opts = opts;
     this.#progress = progress;
     this.#names = names;
-    this.#saver = new FileSaver(writer, repo.hasher, repo.gear, repo.config.chunker, new ByteBudget(opts.bufferBytes ?? DEFAULT_BUFFER_BYTES));
+    this.#saver = new FileSaver(writer, repo.hasher, repo.gear, repo.config.chunker, new ByteBudget(opts.bufferBytes ?? DEFAULT_BUFFER_BYTES, () => writer.assist()));
     this.#excluder = compileExcludes(opts.excludes ?? []);
     this.#trees = new TreeLoader(repo.reader);
     this.#concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;

@@ -13,11 +13,18 @@ import { type BytePath, toFsPath } from './progress.js';
  *  bounded by this budget, not by file sizes or the number of files in flight. */
 export class ByteBudget {
   readonly #limit: number;
+  readonly #assist: (() => boolean) | undefined;
+  #assistScheduled = false;
   #used = 0;
   readonly #waiters: { n: number; resolve: () => void }[] = [];
 
-  constructor(limitBytes: number) {
+  /** `assist`: work that frees budget, done on this thread while someone waits for it (it
+   *  returns false when it had none): the blob writer's assist(), which seals a batch the seal
+   *  workers have not started. It runs once per turn of the event loop, after I/O callbacks,
+   *  while there are waiters and it finds work. */
+  constructor(limitBytes: number, assist?: () => boolean) {
     this.#limit = limitBytes;
+    this.#assist = assist;
   }
 
   /** Waits until `n` bytes fit (a request larger than the whole budget waits for it to drain). */
@@ -26,7 +33,18 @@ export class ByteBudget {
       this.#used += n;
       return;
     }
-    await new Promise<void>((resolve) => this.#waiters.push({ n, resolve }));
+    const fits = new Promise<void>((resolve) => this.#waiters.push({ n, resolve }));
+    this.#assistSoon();
+    await fits;
+  }
+
+  #assistSoon(): void {
+    if (!this.#assist || this.#assistScheduled) return;
+    this.#assistScheduled = true;
+    setImmediate(() => {
+      this.#assistScheduled = false;
+      if (this.#waiters.length > 0 && this.#assist!()) this.#assistSoon();
+    });
   }
 
   /** Takes `n` bytes if they fit now and nobody waits before; false otherwise (no wait). */

@@ -1,5 +1,5 @@
 import { unlink } from 'node:fs/promises';
-import type { CompressionParams } from '../core/codec.js';
+import { type CompressionParams, encodeSync } from '../core/codec.js';
 import { isAbortError, wrapError } from '../core/errors.js';
 import { Semaphore } from '../core/bounded.js';
 import { type IndexId, type PackId, type RandomBytes, toHex } from '../core/ids.js';
@@ -97,8 +97,32 @@ export class BlobWriter {
     this.#slots = new Semaphore(opts.uploadConcurrency ?? 2);
     this.#encoders = new Semaphore(opts.encodeConcurrency ?? ENCODE_CONCURRENCY);
     const workers = opts.sealWorkers ?? 0;
-    this.#pool = workers > 0 ? new SealPool({ dataKey: opts.dataKey, compression: opts.compression, packTargetBytes: opts.packTargetBytes, ...(staging !== undefined ? { stagingDir: staging } : {}) }, workers, (pack) => this.#onWorkerPack(pack, {})) : undefined;
+    this.#pool = workers > 0 ? new SealPool({ dataKey: opts.dataKey, compression: opts.compression, packTargetBytes: opts.packTargetBytes, ...(staging !== undefined ? { stagingDir: staging } : {}) }, workers, (pack) => this.#queueUpload(pack)) : undefined;
   }
+
+  /** Seals one batch of data blobs waiting for the seal workers on this thread, into this
+   *  writer's own data packs, when the workers have enough ahead of them (SealPool.assist).
+   *  False when there was none, or there are no workers. For a caller that would otherwise wait
+   *  for the workers: the backup's byte budget calls it when it is full (ByteBudget). */
+  assist(): boolean {
+    if (!this.#pool || this.#failure !== undefined) return false;
+    return this.#pool.assist(this.#sealHere);
+  }
+
+  /** Compresses and seals one data blob into this writer's data pack (for assist). A failure
+   *  fails the writer: a pack the builder dropped held blobs already counted as saved. */
+  readonly #sealHere = (id: Uint8Array, data: Uint8Array): number => {
+    let added: ReturnType<PackBuilder<FinishedPack | StagedPack>['add']>;
+    try {
+      // the compressed bytes may be in this thread's scratch buffer: add() seals them at once
+      const enc = encodeSync(data, this.#opts.compression, true);
+      added = this.#builders[BlobType.data].add(BlobType.data, id, enc.codec, enc.bytes, data.length);
+    } catch (err) {
+      throw (this.#failure ??= wrapError(`compress and seal blob ${toHex(id).slice(0, 12)}`, err));
+    }
+    for (const pack of added.closed) this.#queueUpload(pack);
+    return added.sealed;
+  };
 
   /** True when save() has copied a data blob by the time it returns its promise, so the caller
    *  may reuse the blob's buffer at once (with seal workers). */
@@ -166,10 +190,11 @@ export class BlobWriter {
     return true;
   }
 
-  /** A pack a seal worker finished: uploaded like the packs built here. */
-  #onWorkerPack(pack: FinishedPack | StagedPack, opts: Op): void {
+  /** A pack of data blobs sealed for the seal pool (by a worker, or here by assist): uploaded
+   *  like the packs built by save(), and counted until then (save() waits while too many are). */
+  #queueUpload(pack: FinishedPack | StagedPack): void {
     this.#packsQueued++;
-    const started: Promise<void> = this.#upload(pack, opts, () => this.#packUploaded()).finally(() => this.#starting.delete(started));
+    const started: Promise<void> = this.#upload(pack, {}, () => this.#packUploaded()).finally(() => this.#starting.delete(started));
     this.#starting.add(started);
     void started.then(undefined, () => undefined);
   }

@@ -48,6 +48,12 @@ const WORKER_YOUNG_GENERATION_MB = 4;
  *  answer, and a fresh one per batch (2.4 GB of them on a 2.9 GB first backup) was garbage
  *  that grew the heap until the next GC. A few cover the batches in flight. */
 const SPARE_BUFFERS = 4;
+/** Bytes of batches a worker is sent ahead of what it has sealed: enough to last while the main
+ *  thread is busy (it walks a folder of small files without returning to its event loop), few
+ *  enough that the rest of the byte budget waits here, where the main thread may seal it itself
+ *  instead of waiting for the workers (assist). On 150k files / 2.9 GB, 2 cores, the cores idled
+ *  1.0-1.1 s in all with 6 MiB, 1.25-1.5 s with 3 MiB, 1.7-1.8 s with 2 MiB. */
+const WORKER_AHEAD_BYTES = 6 * BATCH_BYTES;
 /** How long close() waits for a worker to drop its pack before it stops the worker anyway. */
 const DISCARD_WAIT_MS = 2000;
 
@@ -69,6 +75,8 @@ interface Batch {
   used: number;
   lengths: number[];
   waiters: Waiter[];
+  /** The blobs' ids, copied out of the open batch's #ids when it closes. */
+  ids?: ArrayBuffer;
 }
 
 interface Slot {
@@ -85,7 +93,8 @@ interface Slot {
  * Compresses and seals data blobs into packs on worker threads. Each worker builds its own pack
  * (with its own salt and subkey) and hands it back finished, so the main thread's share of a
  * blob is one copy into a batch. add() copies the blob before it returns: the caller may reuse
- * its buffer at once. Any failure (a blob that does not compress, a worker that dies) fails
+ * its buffer at once. Batches beyond what the workers are sent ahead (WORKER_AHEAD_BYTES) queue
+ * here, and assist() seals one on the caller's thread. Any failure (a blob that does not compress, a worker that dies) fails
  * every blob in flight and every later call.
  */
 export class SealPool {
@@ -94,6 +103,8 @@ export class SealPool {
   readonly #onPack: (pack: FinishedPack | StagedPack) => void;
   readonly #slots: Slot[] = [];
   #open: Batch | undefined;
+  /** Closed batches not yet sent to a worker, oldest first. */
+  readonly #queue: Batch[] = [];
   /** The open batch's ids (one batch is open at a time; each send copies out what it holds). */
   readonly #ids = Buffer.allocUnsafeSlow(BATCH_BLOBS * ID_BYTES);
   readonly #buffers = new BatchBuffers(BATCH_BYTES, SPARE_BUFFERS);
@@ -120,7 +131,7 @@ export class SealPool {
     this.#added++;
     let batch = this.#open;
     if (batch && (batch.used + data.length > batch.buf.length || batch.lengths.length >= BATCH_BLOBS)) {
-      this.#send();
+      this.#close();
       batch = undefined;
     }
     if (!batch) {
@@ -132,23 +143,56 @@ export class SealPool {
     batch.used += data.length;
     batch.lengths.push(data.length);
     const done = new Promise<number>((resolve, reject) => batch.waiters.push({ resolve, reject }));
-    if (batch.used >= BATCH_BYTES) this.#send();
+    if (batch.used >= BATCH_BYTES) this.#close();
     else if (!this.#sendScheduled) {
       // a batch that does not fill goes out after this turn of the event loop
       this.#sendScheduled = true;
       setImmediate(() => {
         this.#sendScheduled = false;
-        this.#send();
+        this.#close();
       });
     }
     return done;
+  }
+
+  /**
+   * Seals one queued batch on this thread, when the workers have more than enough ahead of them:
+   * `seal` compresses and seals one blob (copying it: the batch's buffer is reused) and returns
+   * its sealed length, which the blob's add() then resolves with. Takes the newest batch (the
+   * workers take the oldest). Returns false when there was none. A seal that throws
+   * fails the pool, as a worker's failure does. For a caller that would otherwise wait for the
+   * workers: on 2 cores a first backup's main thread idled ~30% of the run waiting for its one
+   * seal worker (docs/decisions.md §33).
+   */
+  assist(seal: (id: Uint8Array, data: Uint8Array) => number): boolean {
+    if (this.#failure) return false;
+    const batch = this.#queue.pop();
+    if (!batch) return false;
+    const ids = new Uint8Array(batch.ids!);
+    const sealed = new Array<number>(batch.lengths.length);
+    try {
+      let off = 0;
+      for (let k = 0; k < batch.lengths.length; k++) {
+        const n = batch.lengths[k]!;
+        sealed[k] = seal(ids.subarray(k * ID_BYTES, (k + 1) * ID_BYTES), batch.buf.subarray(off, off + n));
+        off += n;
+      }
+    } catch (err) {
+      for (const w of batch.waiters) w.reject(err);
+      this.#fail(err);
+      return true;
+    }
+    this.#buffers.giveBack(batch.buf.buffer as ArrayBuffer);
+    batch.waiters.forEach((w, k) => w.resolve(sealed[k]!));
+    return true;
   }
 
   /** Seals every blob added so far and has every worker finish its pack (handed to onPack before
    *  this resolves). */
   async flush(): Promise<void> {
     const added = this.#added;
-    this.#send();
+    this.#close();
+    this.#dispatch(true);
     this.#throwIfFailed();
     await Promise.all(
       this.#slots.map(
@@ -197,7 +241,8 @@ export class SealPool {
     );
   }
 
-  #send(): void {
+  /** Closes the open batch: queues it and sends what the workers have room for. */
+  #close(): void {
     const batch = this.#open;
     if (!batch || batch.lengths.length === 0) return;
     this.#open = undefined;
@@ -205,7 +250,22 @@ export class SealPool {
       for (const w of batch.waiters) w.reject(this.#failure.err);
       return;
     }
-    const slot = this.#pick();
+    batch.ids = (this.#ids.buffer as ArrayBuffer).slice(0, batch.lengths.length * ID_BYTES);
+    this.#queue.push(batch);
+    this.#dispatch(false);
+  }
+
+  /** Sends queued batches, oldest first, while a worker has less than WORKER_AHEAD_BYTES
+   *  outstanding (`all`: every one, for a flush). */
+  #dispatch(all: boolean): void {
+    while (this.#queue.length > 0 && !this.#failure) {
+      const slot = this.#pick();
+      if (!all && slot.outstanding >= WORKER_AHEAD_BYTES) return;
+      this.#post(slot, this.#queue.shift()!);
+    }
+  }
+
+  #post(slot: Slot, batch: Batch): void {
     const seq = ++this.#seq;
     slot.outstanding += batch.used;
     slot.batches.set(seq, { bytes: batch.used, waiters: batch.waiters });
@@ -218,7 +278,7 @@ export class SealPool {
       buf = whole.slice(0, batch.used);
       this.#buffers.giveBack(whole);
     }
-    const ids = (this.#ids.buffer as ArrayBuffer).slice(0, batch.lengths.length * ID_BYTES);
+    const ids = batch.ids!;
     const msg: ToSealWorker = { t: 'batch', seq, ids, lengths: Uint32Array.from(batch.lengths), buf };
     slot.worker.postMessage(msg, [buf, ids]);
   }
@@ -264,6 +324,7 @@ export class SealPool {
         slot.outstanding -= b.bytes;
         this.#buffers.giveBack(msg.buf);
         b.waiters.forEach((w, i) => w.resolve(msg.sealed[i]!));
+        this.#dispatch(false);
         return;
       }
       case 'failed':
@@ -290,6 +351,7 @@ export class SealPool {
       for (const f of slot.flushes.values()) f.reject(failure);
       slot.flushes.clear();
     }
+    for (const b of this.#queue.splice(0)) for (const w of b.waiters) w.reject(failure);
     const open = this.#open;
     this.#open = undefined;
     if (open) for (const w of open.waiters) w.reject(failure);

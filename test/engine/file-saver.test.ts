@@ -164,3 +164,35 @@ describe('ByteBudget.tryAcquire', () => {
     expect(budget.tryAcquire(1)).toBe(false);
   });
 });
+
+describe('ByteBudget assist', () => {
+  it('runs the assist while someone waits, once per turn, until it finds nothing or nobody waits', async () => {
+    let work = 3;
+    const calls: number[] = [];
+    const budget = new ByteBudget(100, () => {
+      calls.push(work);
+      if (work === 0) return false;
+      work--;
+      if (work === 1) budget.release(60); // the work freed bytes: the waiter is let in
+      return true;
+    });
+    expect(budget.tryAcquire(60)).toBe(true);
+    await budget.acquire(40);
+    expect(calls).toEqual([]); // nobody waited
+    const waiting = budget.acquire(50);
+    expect(calls).toEqual([]); // not at once: I/O callbacks of this turn come first
+    await waiting;
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    // ran twice: the second call let the waiter in, so no third
+    expect(calls).toEqual([3, 2]);
+    // a waiter with no work to do: one call, which finds none
+    work = 0;
+    const again = budget.acquire(60);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(calls).toEqual([3, 2, 0]);
+    budget.release(90);
+    await again;
+  });
+});

@@ -7,7 +7,7 @@ import { LocalBlobStore } from '../../src/backend/local-store.js';
 import { createMemoryStore } from '../../src/backend/memory-store.js';
 import { CairnError } from '../../src/core/errors.js';
 import { IdHasher, plainHash } from '../../src/core/hash.js';
-import type { IndexId } from '../../src/core/ids.js';
+import type { IndexId, PackId } from '../../src/core/ids.js';
 import { BlobType, headerRange } from '../../src/core/pack-format.js';
 import type { BlobRef, BlobStore, PutOptions } from '../../src/repo/blob-store.js';
 import { BlobWriter as RealBlobWriter, type BlobWriterOptions } from '../../src/repo/blob-writer.js';
@@ -252,6 +252,30 @@ describe.each([
     const store = newStore();
     expect(await new BlobWriter(store, new CompactIndex(), OPTS).flush()).toEqual([]);
     expect(await namesOf(store, 'index')).toEqual([]);
+  });
+
+  it('seals queued data blobs on assist(), into packs of its own, stored and indexed like the rest', async () => {
+    const store = newStore();
+    const index = new CompactIndex();
+    const w = new BlobWriter(store, index, OPTS);
+    // ~20 MB: more than the workers are sent ahead (6 MiB each), so batches queue
+    const datas = Array.from({ length: 40 }, (_, i) => Buffer.concat([lowEntropyText(300_000 + i), xorshiftBytes(200_000, 700 + i)]));
+    const saves = datas.map((d) => w.save(BlobType.data, HASHER.raw(d), d));
+    let assisted = 0;
+    while (w.assist()) assisted++;
+    if (sealWorkers === 0) expect(assisted).toBe(0);
+    else expect(assisted).toBeGreaterThanOrEqual(4);
+    expect(await Promise.all(saves)).toEqual(datas.map(() => true));
+    await w.flush();
+    expect(w.stats.blobsAdded).toBe(40);
+    let entries = 0;
+    for (const name of await namesOf(store, 'data')) {
+      const { length } = await store.get({ kind: 'data', name });
+      entries += (await readPackIndex(store, DATA_KEY, name as PackId, length)).entries.length;
+    }
+    expect(entries).toBe(40);
+    const reader = new BlobReader(store, index, DATA_KEY, HASHER);
+    for (const d of datas) expect(Buffer.compare(await reader.load(BlobType.data, HASHER.id(d)), d)).toBe(0);
   });
 
   it('fails flush, and the next save, when a pack upload fails; never indexes the lost pack', async () => {

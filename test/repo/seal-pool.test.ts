@@ -12,7 +12,9 @@ import type { PackId } from '../../src/core/ids.js';
 import { BlobType } from '../../src/core/pack-format.js';
 import { BlobReader } from '../../src/repo/blob-reader.js';
 import { CompactIndex } from '../../src/repo/compact-index.js';
-import type { FinishedPack, StagedPack } from '../../src/repo/pack-writer.js';
+import { encodeSync } from '../../src/core/codec.js';
+import { type FinishedPack, PackBuilder, type StagedPack } from '../../src/repo/pack-writer.js';
+import { randomBytes } from 'node:crypto';
 import { readPackIndex } from '../../src/repo/repository.js';
 import { SealPool, type SealWorkerInit } from '../../src/repo/seal-pool.js';
 import { lowEntropyText, xorshiftBytes } from '../core/fixtures.js';
@@ -172,6 +174,69 @@ describe('SealPool', () => {
     await expect(pool.add(BlobType.data, HASHER.raw(b), b)).rejects.toThrow(/seal worker/);
     await expect(pool.add(BlobType.data, HASHER.raw(b), b)).rejects.toThrow(/seal worker/);
     await expect(pool.flush()).rejects.toThrow(/seal worker/);
+  });
+
+  it('lets the caller seal queued batches beyond what the workers were sent; every blob lands in one pack', async () => {
+    const { pool, packs } = newPool(INIT, 1);
+    // 24 batches of ~1 MiB: the worker is sent 6 MiB ahead, the rest queue for assist()
+    const blobs = Array.from({ length: 48 }, (_, i) => Buffer.concat([lowEntropyText(400_000 + i), xorshiftBytes(120_000, 4000 + i)]));
+    const here = new PackBuilder<FinishedPack>(DATA_KEY, (n) => randomBytes(n), 64 << 20);
+    const seen: Buffer[] = [];
+    const sealHere = (id: Uint8Array, data: Uint8Array): number => {
+      seen.push(Buffer.from(data));
+      const enc = encodeSync(data, INIT.compression);
+      return here.add(BlobType.data, id, enc.codec, enc.bytes, data.length).sealed;
+    };
+    const sealed = blobs.map((b) => pool.add(BlobType.data, HASHER.raw(b), b));
+    // the last batch is still open (it closes on the next turn): a full batch closes at once
+    let assisted = 0;
+    while (pool.assist(sealHere)) assisted++;
+    expect(assisted).toBeGreaterThanOrEqual(10);
+    expect(assisted).toBeLessThan(24);
+    // the newest batches were taken, newest first; the worker has the oldest
+    const taken = seen.map((d) => blobs.findIndex((b) => Buffer.compare(b, d) === 0));
+    expect(taken[0]).toBeGreaterThanOrEqual(blobs.length - 4);
+    expect(Math.min(...taken)).toBeGreaterThan(10);
+    const lengths = await Promise.all(sealed);
+    await pool.flush();
+    expect(pool.assist(sealHere)).toBe(false);
+    const mine = here.finish()!;
+    const all = [...packs, mine];
+    const store = createMemoryStore();
+    const index = new CompactIndex();
+    for (const p of all) {
+      await store.put({ kind: 'data', name: p.packId }, p.bytes);
+      index.addPack(p.packId, p.salt, p.entries);
+    }
+    expect(all.reduce((n, p) => n + p.entries.length, 0)).toBe(blobs.length);
+    expect(mine.entries.length).toBe(seen.length);
+    const reader = new BlobReader(store, index, DATA_KEY, HASHER);
+    for (const [i, b] of blobs.entries()) {
+      expect(Buffer.compare(await reader.load(BlobType.data, HASHER.id(b)), b)).toBe(0);
+      expect(index.lookup(HASHER.raw(b))?.length).toBe(lengths[i]);
+    }
+  });
+
+  it('has nothing to assist with while the workers keep up, and fails as a whole when a seal it is given throws', async () => {
+    const { pool } = newPool(INIT, 1);
+    const few = Array.from({ length: 3 }, (_, i) => Buffer.from(lowEntropyText(500_000 + i)));
+    const done = few.map((b) => pool.add(BlobType.data, HASHER.raw(b), b));
+    expect(pool.assist(() => 0)).toBe(false);
+    await Promise.all(done);
+    const many = Array.from({ length: 12 }, (_, i) => Buffer.from(lowEntropyText(1_100_000 + i)));
+    const inFlight = many.map((b) => pool.add(BlobType.data, HASHER.raw(b), b));
+    for (const p of inFlight) p.catch(() => undefined);
+    expect(
+      pool.assist(() => {
+        throw new Error('disk full');
+      }),
+    ).toBe(true);
+    // the batch it took, every blob in flight and every later call fail with it
+    await expect(inFlight[inFlight.length - 1]).rejects.toThrow('disk full');
+    await expect(inFlight[0]).rejects.toThrow('disk full');
+    await expect(pool.add(BlobType.data, HASHER.raw(few[0]!), few[0]!)).rejects.toThrow('disk full');
+    await expect(pool.flush()).rejects.toThrow('disk full');
+    expect(pool.assist(() => 0)).toBe(false);
   });
 
   it('rejects blobs in flight when closed, and says whether blobs were left unflushed', async () => {
