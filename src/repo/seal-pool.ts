@@ -65,16 +65,15 @@ export function defaultSealWorkers(): number {
   return Math.max(1, Math.min(7, availableParallelism() - 1));
 }
 
-interface Waiter {
-  resolve(sealedBytes: number): void;
-  reject(err: unknown): void;
-}
+/** Called once per blob added with addThen(): with its sealed length, or with the error that
+ *  failed it (then `sealedBytes` is 0). Must not throw: it runs inside the pool's own handlers. */
+export type SealDone = (err: unknown, sealedBytes: number) => void;
 
 interface Batch {
   buf: Buffer;
   used: number;
   lengths: number[];
-  waiters: Waiter[];
+  done: SealDone[];
   /** The blobs' ids, copied out of the open batch's #ids when it closes. */
   ids?: ArrayBuffer;
 }
@@ -83,7 +82,7 @@ interface Slot {
   readonly worker: Worker;
   /** Bytes sent and not yet sealed. */
   outstanding: number;
-  readonly batches: Map<number, { bytes: number; waiters: Waiter[] }>;
+  readonly batches: Map<number, { bytes: number; done: SealDone[] }>;
   readonly flushes: Map<number, { resolve(): void; reject(err: unknown): void }>;
   readonly discards: Map<number, () => void>;
   exited: boolean;
@@ -123,10 +122,17 @@ export class SealPool {
     this.#onPack = onPack;
   }
 
-  /** Queues one data blob; resolves with its sealed length once it is in a worker's pack. */
+  /** Queues one data blob; resolves with its sealed length once it is in a pack. */
   add(type: BlobTypeId, id: Uint8Array, data: Uint8Array): Promise<number> {
-    if (this.#failure) return Promise.reject(this.#failure.err);
-    if (this.#closed) return Promise.reject(new Error('seal pool is closed'));
+    return new Promise<number>((resolve, reject) => this.addThen(type, id, data, (err, n) => (err === undefined ? resolve(n) : reject(err))));
+  }
+
+  /** add() without a promise, for a backup's ~150k blobs: `done` is called once the blob is in
+   *  a pack, or has failed. Throws, and never calls `done`, when the pool has failed or is
+   *  closed. */
+  addThen(type: BlobTypeId, id: Uint8Array, data: Uint8Array, done: SealDone): void {
+    if (this.#failure) throw this.#failure.err;
+    if (this.#closed) throw new Error('seal pool is closed');
     void type; // workers seal data blobs only; the type is part of the call for the reader
     this.#added++;
     let batch = this.#open;
@@ -135,14 +141,14 @@ export class SealPool {
       batch = undefined;
     }
     if (!batch) {
-      batch = { buf: this.#buffers.take(data.length), used: 0, lengths: [], waiters: [] };
+      batch = { buf: this.#buffers.take(data.length), used: 0, lengths: [], done: [] };
       this.#open = batch;
     }
     batch.buf.set(data, batch.used);
     this.#ids.set(id, batch.lengths.length * ID_BYTES);
     batch.used += data.length;
     batch.lengths.push(data.length);
-    const done = new Promise<number>((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    batch.done.push(done);
     if (batch.used >= BATCH_BYTES) this.#close();
     else if (!this.#sendScheduled) {
       // a batch that does not fill goes out after this turn of the event loop
@@ -152,7 +158,6 @@ export class SealPool {
         this.#close();
       });
     }
-    return done;
   }
 
   /**
@@ -178,12 +183,12 @@ export class SealPool {
         off += n;
       }
     } catch (err) {
-      for (const w of batch.waiters) w.reject(err);
+      for (const d of batch.done) d(err, 0);
       this.#fail(err);
       return true;
     }
     this.#buffers.giveBack(batch.buf.buffer as ArrayBuffer);
-    batch.waiters.forEach((w, k) => w.resolve(sealed[k]!));
+    for (let k = 0; k < batch.done.length; k++) batch.done[k]!(undefined, sealed[k]!);
     return true;
   }
 
@@ -247,7 +252,7 @@ export class SealPool {
     if (!batch || batch.lengths.length === 0) return;
     this.#open = undefined;
     if (this.#failure) {
-      for (const w of batch.waiters) w.reject(this.#failure.err);
+      for (const d of batch.done) d(this.#failure.err, 0);
       return;
     }
     batch.ids = (this.#ids.buffer as ArrayBuffer).slice(0, batch.lengths.length * ID_BYTES);
@@ -268,7 +273,7 @@ export class SealPool {
   #post(slot: Slot, batch: Batch): void {
     const seq = ++this.#seq;
     slot.outstanding += batch.used;
-    slot.batches.set(seq, { bytes: batch.used, waiters: batch.waiters });
+    slot.batches.set(seq, { bytes: batch.used, done: batch.done });
     // transfer the whole buffer when the batch fills most of it (it comes back with the answer);
     // else copy out what it holds and keep the buffer (allocUnsafeSlow gives each batch buffer
     // an ArrayBuffer of its own, never a shared one)
@@ -323,7 +328,7 @@ export class SealPool {
         slot.batches.delete(msg.seq);
         slot.outstanding -= b.bytes;
         this.#buffers.giveBack(msg.buf);
-        b.waiters.forEach((w, i) => w.resolve(msg.sealed[i]!));
+        for (let i = 0; i < b.done.length; i++) b.done[i]!(undefined, msg.sealed[i]!);
         this.#dispatch(false);
         return;
       }
@@ -345,15 +350,15 @@ export class SealPool {
     this.#failure ??= { err };
     const failure = this.#failure.err;
     for (const slot of this.#slots) {
-      for (const b of slot.batches.values()) for (const w of b.waiters) w.reject(failure);
+      for (const b of slot.batches.values()) for (const d of b.done) d(failure, 0);
       slot.batches.clear();
       slot.outstanding = 0;
       for (const f of slot.flushes.values()) f.reject(failure);
       slot.flushes.clear();
     }
-    for (const b of this.#queue.splice(0)) for (const w of b.waiters) w.reject(failure);
+    for (const b of this.#queue.splice(0)) for (const d of b.done) d(failure, 0);
     const open = this.#open;
     this.#open = undefined;
-    if (open) for (const w of open.waiters) w.reject(failure);
+    if (open) for (const d of open.done) d(failure, 0);
   }
 }

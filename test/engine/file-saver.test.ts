@@ -196,3 +196,53 @@ describe('ByteBudget assist', () => {
     await again;
   });
 });
+
+describe('FileSaver with a writer that copies (the seal workers\' callback path)', () => {
+  /** A writer that takes every chunk and seals it `delayMs` later, failing those `fail` picks. */
+  function lateWriter(delayMs: number, fail: (n: number) => boolean = () => false) {
+    const order: string[] = [];
+    let n = 0;
+    const writer = {
+      copiesData: true,
+      known: () => false,
+      save: () => Promise.reject(new Error('not this path')),
+      saveData: (_id: Uint8Array, _hex: string, _data: Uint8Array, _opts: unknown, done: (err: unknown) => void) => {
+        const k = n++;
+        setTimeout(() => {
+          order.push(`sealed ${k}`);
+          done(fail(k) ? new Error(`seal ${k} failed`) : undefined);
+        }, delayMs);
+        return true;
+      },
+    };
+    return { writer, order };
+  }
+
+  it('drain() waits for every chunk handed over, and returns the budget as each is sealed', async () => {
+    const { writer, order } = lateWriter(30);
+    const budget = new ByteBudget(1 << 20);
+    const saver = new FileSaver(writer, repo.hasher, repo.gear, PARAMS, budget);
+    for (let i = 0; i < 3; i++) {
+      const file = path.join(dir, `late-${i}`);
+      await writeFile(file, randomBytes(100 + i));
+      await saver.save(fromUserPath(file), 100 + i);
+    }
+    expect(budget.tryAcquire(1 << 20)).toBe(false);
+    await saver.drain();
+    order.push('drained');
+    expect(order).toEqual(['sealed 0', 'sealed 1', 'sealed 2', 'drained']);
+    expect(budget.tryAcquire(1 << 20)).toBe(true);
+  });
+
+  it('drain() rethrows the first seal failure after every chunk has settled', async () => {
+    const { writer, order } = lateWriter(20, (k) => k === 1);
+    const saver = new FileSaver(writer, repo.hasher, repo.gear, PARAMS, new ByteBudget(1 << 20));
+    for (let i = 0; i < 3; i++) {
+      const file = path.join(dir, `late-fail-${i}`);
+      await writeFile(file, randomBytes(200 + i));
+      await saver.save(fromUserPath(file), 200 + i);
+    }
+    await expect(saver.drain()).rejects.toThrow('seal 1 failed');
+    expect(order).toEqual(['sealed 0', 'sealed 1', 'sealed 2']);
+  });
+});

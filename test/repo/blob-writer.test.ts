@@ -278,6 +278,67 @@ describe.each([
     for (const d of datas) expect(Buffer.compare(await reader.load(BlobType.data, HASHER.id(d)), d)).toBe(0);
   });
 
+  it.runIf(sealWorkers > 0)('saveData: calls done once per blob, not before the packs waiting for upload are few enough', async () => {
+    const inner = newStore();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow: Pick<BlobStore, 'put' | 'putFile' | 'stagingDir'> = {
+      put: async (ref, body, o) => {
+        if (ref.kind === 'data') await gate;
+        return inner.put(ref, body, o);
+      },
+      ...(inner.putFile && inner.stagingDir !== undefined
+        ? {
+            stagingDir: inner.stagingDir,
+            putFile: async (ref: BlobRef, file: string, o?: PutOptions) => {
+              await gate;
+              return inner.putFile!(ref, file, o);
+            },
+          }
+        : {}),
+    };
+    const w = new BlobWriter(slow, new CompactIndex(), { ...OPTS, uploadConcurrency: 1 });
+    // incompressible 600 KB blobs in 1 MiB packs: a pack closes every second blob
+    const datas = blobs(12, 600_000, 9);
+    let done = 0;
+    const errors: unknown[] = [];
+    for (const d of datas) {
+      const accepted = w.saveData(HASHER.raw(d), HASHER.id(d), d, {}, (err) => {
+        done++;
+        if (err !== undefined) errors.push(err);
+      });
+      expect(accepted).toBe(true);
+    }
+    // known while in flight: not taken, and its callback is never called
+    expect(w.saveData(HASHER.raw(datas[0]!), HASHER.id(datas[0]!), datas[0]!, {}, () => (done += 100))).toBe(false);
+    const until = async (cond: () => boolean): Promise<void> => {
+      for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    await until(() => w.stats.blobsAdded === 12);
+    expect(w.stats.blobsAdded).toBe(12);
+    // sealed, but held back while uploads do not move
+    expect(done).toBeLessThan(12);
+    release();
+    await until(() => done === 12);
+    expect(done).toBe(12);
+    await w.flush();
+    expect(errors).toEqual([]);
+  });
+
+  it.runIf(sealWorkers > 0)('saveData: throws, and never calls done, when the writer has failed or the signal is aborted', async () => {
+    const w = new BlobWriter(newStore(), new CompactIndex(), OPTS);
+    const d = lowEntropyText(5000);
+    const ac = new AbortController();
+    ac.abort();
+    expect(() => w.saveData(HASHER.raw(d), HASHER.id(d), d, { signal: ac.signal }, () => expect.unreachable())).toThrow(expect.objectContaining({ name: 'AbortError' }));
+    // not known after all: the next save stores it
+    expect(w.known(HASHER.raw(d))).toBe(false);
+    await w.close();
+    const err = await w.save(BlobType.data, HASHER.raw(d), d).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(() => w.saveData(HASHER.raw(d), HASHER.id(d), d, {}, () => expect.unreachable())).toThrow();
+  });
+
   it('fails flush, and the next save, when a pack upload fails; never indexes the lost pack', async () => {
     const inner = newStore();
     const failing: Pick<BlobStore, 'put'> = {
