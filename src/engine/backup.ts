@@ -62,9 +62,11 @@ export interface BackupResult {
 /** Entries of one directory handled at once: enough to keep the libuv pool's 4 threads fed
  *  with lstat/open/read calls; measured in native-bench. */
 const DEFAULT_CONCURRENCY = 16;
-/** Bytes of chunks between reading and sealing: 2 max-size chunks or ~800 small files, enough
- *  to keep the seal worker busy (32 MiB was no faster and held 16 MiB more; decisions §26). */
-const DEFAULT_BUFFER_BYTES = 16 * 1024 * 1024;
+/** Bytes of chunks between reading and sealing: one max-size chunk or ~400 small files. Enough
+ *  since the main thread seals what the workers have not started when the budget is full
+ *  (decisions §33): 16 MiB was no faster on 150k files / 2.9 GB and held ~10 MiB more (32 MiB,
+ *  before that, no faster either; §26). */
+const DEFAULT_BUFFER_BYTES = 8 * 1024 * 1024;
 /** Parent trees loaded ahead of the walk of a directory's subdirectories. */
 const PREFETCH_TREES = 8;
 /** Files at or above the min chunk size hold a 12 MiB read buffer each: allow two at once. */

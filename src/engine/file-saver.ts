@@ -89,6 +89,19 @@ const READ_BYTES = 4 * 1024 * 1024;
  *  start held 2 x 8 MiB more for nothing. */
 const READ_BUFFER_BYTES = 4 * 1024 * 1024;
 
+/** Zeros to compare chunks with, ZERO_BYTES at a time: a zero buffer of the max chunk size
+ *  (8 MiB) stayed resident all through a backup. */
+const ZERO_BYTES = 64 * 1024;
+const ZEROS = Buffer.alloc(ZERO_BYTES);
+
+function allZero(chunk: Buffer): boolean {
+  for (let at = 0; at < chunk.length; at += ZERO_BYTES) {
+    const end = Math.min(chunk.length, at + ZERO_BYTES);
+    if (!chunk.subarray(at, end).equals(ZEROS.subarray(0, end - at))) return false;
+  }
+  return true;
+}
+
 /** Reads files, cuts them into chunks, and hands chunks that the repository lacks to the blob
  *  writer without waiting for them to be sealed. All-zero chunks become holes and are never
  *  stored. Call drain() before flushing the writer. */
@@ -98,7 +111,6 @@ export class FileSaver {
   readonly #gear: Int32Array;
   readonly #params: ChunkerParams;
   readonly #budget: ByteBudget;
-  readonly #zeros: Buffer;
   /** Read buffers of large files (READ_BUFFER_BYTES), kept for the next ones: chunks are copied
    *  out of them before they are reused, and a fresh buffer per file cost page faults and heap
    *  growth. */
@@ -118,7 +130,6 @@ export class FileSaver {
     this.#gear = gear;
     this.#params = params;
     this.#budget = budget;
-    this.#zeros = Buffer.alloc(params.maxSizeBytes);
   }
 
   /** Saves the content of the regular file at `path`, whose lstat size was `sizeHint`. Reads to
@@ -328,7 +339,7 @@ export class FileSaver {
   /** Records an all-zero (or empty) chunk as a hole in `content`; false for any other chunk. */
   #isHole(chunk: Buffer, content: ContentRef[]): boolean {
     const n = chunk.length;
-    if (n !== 0 && (chunk[0] !== 0 || chunk[n - 1] !== 0 || !chunk.equals(this.#zeros.subarray(0, n)))) return false;
+    if (n !== 0 && (chunk[0] !== 0 || chunk[n - 1] !== 0 || !allZero(chunk))) return false;
     if (n === 0) return true;
     const last = content[content.length - 1];
     if (typeof last === 'number') content[content.length - 1] = last + n;

@@ -51,9 +51,10 @@ const SPARE_BUFFERS = 4;
 /** Bytes of batches a worker is sent ahead of what it has sealed: enough to last while the main
  *  thread is busy (it walks a folder of small files without returning to its event loop), few
  *  enough that the rest of the byte budget waits here, where the main thread may seal it itself
- *  instead of waiting for the workers (assist). On 150k files / 2.9 GB, 2 cores, the cores idled
- *  1.0-1.1 s in all with 6 MiB, 1.25-1.5 s with 3 MiB, 1.7-1.8 s with 2 MiB. */
-const WORKER_AHEAD_BYTES = 6 * BATCH_BYTES;
+ *  instead of waiting for the workers (assist). With the backup's 16 MiB budget, the two cores
+ *  of a 150k-file backup idled 1.0-1.1 s in all at 6 MiB ahead, 1.25-1.5 s at 3 MiB and 1.7-1.8 s
+ *  at 2 MiB; with its 8 MiB budget since, 3 MiB was as fast as 4 (decisions §33). */
+const WORKER_AHEAD_BYTES = 3 * BATCH_BYTES;
 /** How long close() waits for a worker to drop its pack before it stops the worker anyway. */
 const DISCARD_WAIT_MS = 2000;
 

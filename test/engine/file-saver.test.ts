@@ -73,6 +73,19 @@ describe('FileSaver', () => {
     await expect(saver.save(fromUserPath(path.join(dir, 'gone')), 10)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  it('tells a large all-zero chunk from one with a single byte set past its first 64 KiB', async () => {
+    const zeros = Buffer.alloc(300_000);
+    const almost = Buffer.alloc(300_000);
+    almost[150_000] = 7;
+    for (const [name, data, hole] of [['zero-chunk', zeros, true], ['almost-zero-chunk', almost, false]] as const) {
+      const file = path.join(dir, name);
+      await writeFile(file, data);
+      const r = await saveAndRead(file, data.length, DEFAULT_CHUNKER_PARAMS);
+      expect(r.bytes.equals(data)).toBe(true);
+      expect(r.content).toEqual(hole ? [300_000] : [expect.any(String)]);
+    }
+  });
+
   it('cuts chunks longer than its 4 MiB read buffer where the chunker does on the whole file', async () => {
     // constant bytes give the rolling hash no cut point, so every chunk but the last is max size
     const data = Buffer.concat([Buffer.alloc(19 * 1024 * 1024 + 123, 0x61), randomBytes(3 * 1024 * 1024)]);

@@ -258,7 +258,7 @@ describe.each([
     const store = newStore();
     const index = new CompactIndex();
     const w = new BlobWriter(store, index, OPTS);
-    // ~20 MB: more than the workers are sent ahead (6 MiB each), so batches queue
+    // ~20 MB: more than the workers are sent ahead (a few MiB each), so batches queue
     const datas = Array.from({ length: 40 }, (_, i) => Buffer.concat([lowEntropyText(300_000 + i), xorshiftBytes(200_000, 700 + i)]));
     const saves = datas.map((d) => w.save(BlobType.data, HASHER.raw(d), d));
     let assisted = 0;
