@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { CairnError, type ErrorCode } from '../core/errors.js';
 import type { ProgressSink } from '../engine/progress.js';
 import type { BackupOutcome, CheckOutcome, EngineOps, OpContext, RestoreOutcome } from '../jobs/engine-ops.js';
+import { workerHeapFromLimits } from '../repo/worker-script.js';
 import type { FromWorker, WireError, WorkerInit } from './worker-protocol.js';
 
 /** The engine worker's young generation, in MiB: V8 makes it 3 semi-spaces, so 4 MiB each. */
@@ -72,6 +73,7 @@ export class WorkerEngine implements EngineOps {
     if (this.#worker) return this.#worker;
     // 4 MiB semi-spaces (a young generation of 3x that), as the CLI's shebang sets for backups
     // run from a terminal: V8's default grows them to 16 MiB for little gain (decisions §30)
+    workerHeapFromLimits();
     const w = new Worker(new URL('./engine-worker.js', import.meta.url), { workerData: this.#init, name: 'cairn-engine', resourceLimits: { maxYoungGenerationSizeMb: ENGINE_YOUNG_GENERATION_MB } });
     w.on('message', (m: FromWorker) => this.#onMessage(m));
     w.on('error', (err) => {

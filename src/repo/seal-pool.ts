@@ -6,7 +6,7 @@ import { ID_BYTES, type PackId } from '../core/ids.js';
 import { type BlobTypeId, expandEntries } from '../core/pack-format.js';
 import type { FinishedPack, StagedPack } from './pack-writer.js';
 import { BatchBuffers } from './batch-buffers.js';
-import { workerScript } from './worker-script.js';
+import { workerHeapFromLimits, workerScript } from './worker-script.js';
 
 /** What a seal worker is started with. */
 export interface SealWorkerInit {
@@ -42,8 +42,8 @@ export type FromSealWorker =
 const BATCH_BYTES = 1024 * 1024;
 /** Blobs in one batch at most. */
 const BATCH_BLOBS = 512;
-/** A seal worker's young generation, in MiB (see #spawn). */
-const WORKER_YOUNG_GENERATION_MB = 4;
+/** A seal worker's young generation, in MiB (see #spawn): V8 makes it 2 MiB of new space. */
+const WORKER_YOUNG_GENERATION_MB = 2;
 /** Batch buffers (of BATCH_BYTES) kept for reuse: a batch buffer comes back with the worker's
  *  answer, and a fresh one per batch (2.4 GB of them on a 2.9 GB first backup) was garbage
  *  that grew the heap until the next GC. A few cover the batches in flight. */
@@ -300,6 +300,7 @@ export class SealPool {
   #spawn(): Slot {
     // a small young generation: a worker's garbage is a few views and entries per blob, and the
     // default (16 MiB semi-spaces) only held pages (measured: 25 MiB of new space at peak)
+    workerHeapFromLimits();
     const worker = new Worker(workerScript(import.meta.url, 'seal-worker.js'), { workerData: this.#init, name: 'cairn-seal', resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     // a worker never keeps the process alive: an abandoned pool must not hang the CLI
     worker.unref();
