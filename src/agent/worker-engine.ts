@@ -6,8 +6,8 @@ import type { BackupOutcome, CheckOutcome, EngineOps, OpContext, RestoreOutcome 
 import { workerHeapFromLimits } from '../repo/worker-script.js';
 import type { FromWorker, WireError, WorkerInit } from './worker-protocol.js';
 
-/** The engine worker's young generation, in MiB: V8 makes it 3 semi-spaces, so 4 MiB each. */
-const ENGINE_YOUNG_GENERATION_MB = 12;
+/** The engine worker's young generation, in MiB: V8 makes it 3 semi-spaces, so 2 MiB each. */
+const ENGINE_YOUNG_GENERATION_MB = 6;
 
 interface Pending {
   readonly resolve: (v: unknown) => void;
@@ -71,8 +71,8 @@ export class WorkerEngine implements EngineOps {
 
   #ensureWorker(): Worker {
     if (this.#worker) return this.#worker;
-    // 4 MiB semi-spaces (a young generation of 3x that), as the CLI's shebang sets for backups
-    // run from a terminal: V8's default grows them to 16 MiB for little gain (decisions §30)
+    // 2 MiB semi-spaces (a young generation of 3x that), as the CLI's shebang sets for backups
+    // run from a terminal: V8's default grows them to 16 MiB for little gain (decisions §30, §33)
     workerHeapFromLimits();
     const w = new Worker(new URL('./engine-worker.js', import.meta.url), { workerData: this.#init, name: 'cairn-engine', resourceLimits: { maxYoungGenerationSizeMb: ENGINE_YOUNG_GENERATION_MB } });
     w.on('message', (m: FromWorker) => this.#onMessage(m));

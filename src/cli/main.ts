@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=2
 // The flag above: V8's young generation grows to 2 x 16 MiB semi-spaces, though what survives a
 // backup's scavenges is a few MiB. 4 MiB semi-spaces cut a 150k-file backup's peak RSS by 30-45
 // MiB at the same speed (docs/decisions.md §30). V8 sizes them when the process starts, so only

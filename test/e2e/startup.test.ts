@@ -41,7 +41,7 @@ describe('cairn start-up', () => {
     const shebang = execFileSync('head', ['-1', MAIN], { encoding: 'utf8' }).trim().replace(/^#!/, '').split(/\s+/);
     expect(shebang.slice(0, 3)).toEqual(['/usr/bin/env', '-S', 'node']);
     const flags = shebang.slice(3);
-    expect(flags).toContain('--max-semi-space-size=4');
+    expect(flags).toContain('--max-semi-space-size=2');
     // node accepts them
     expect(JSON.parse(execFileSync(process.execPath, [...flags, '-e', script], { encoding: 'utf8' }))).toEqual([...flags, '-e', script]);
   });
