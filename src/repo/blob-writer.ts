@@ -118,7 +118,9 @@ export class BlobWriter {
       const enc = encodeSync(data, this.#opts.compression, true);
       added = this.#builders[BlobType.data].add(BlobType.data, id, enc.codec, enc.bytes, data.length);
     } catch (err) {
-      throw (this.#failure ??= wrapError(`compress and seal blob ${toHex(id).slice(0, 12)}`, err));
+      // the pool fails the batch's blobs with it (each wrapped once, by #sealed)
+      this.#failure ??= wrapError(`compress and seal blob ${toHex(id).slice(0, 12)}`, err);
+      throw err;
     }
     for (const pack of added.closed) this.#queueUpload(pack);
     return added.sealed;

@@ -94,8 +94,8 @@ interface Slot {
  * (with its own salt and subkey) and hands it back finished, so the main thread's share of a
  * blob is one copy into a batch. add() copies the blob before it returns: the caller may reuse
  * its buffer at once. Batches beyond what the workers are sent ahead (WORKER_AHEAD_BYTES) queue
- * here, and assist() seals one on the caller's thread. Any failure (a blob that does not compress, a worker that dies) fails
- * every blob in flight and every later call.
+ * here, and assist() seals one on the caller's thread. Any failure (a blob that does not
+ * compress, a worker that dies) fails every blob in flight and every later call.
  */
 export class SealPool {
   readonly #init: SealWorkerInit;
@@ -164,9 +164,9 @@ export class SealPool {
   /**
    * Seals one queued batch on this thread, when the workers have more than enough ahead of them:
    * `seal` compresses and seals one blob (copying it: the batch's buffer is reused) and returns
-   * its sealed length, which the blob's add() then resolves with. Takes the newest batch (the
-   * workers take the oldest). Returns false when there was none. A seal that throws
-   * fails the pool, as a worker's failure does. For a caller that would otherwise wait for the
+   * its sealed length, which the blob's callback then gets. Takes the newest batch (the workers
+   * take the oldest). Returns false when there was none. A seal that throws fails the batch's
+   * blobs with its error, and the pool, as a worker's failure does. For a caller that would otherwise wait for the
    * workers: on 2 cores a first backup's main thread idled ~30% of the run waiting for its one
    * seal worker (docs/decisions.md §33).
    */
