@@ -344,7 +344,7 @@ export class FileWritePool {
 
   #spawn(): Slot {
     // the worker's garbage is a few views per batch: a small young generation is plenty (2 MiB
-    // of new space; with 8 MiB a 150k-file restore peaked ~8 MiB higher and was no faster)
+    // of new space; at 4 MiB a 150k-file restore peaked ~8 MiB higher and was no faster)
     // trackUnmanagedFds (Node's default, set for the files of parts left open): a worker's
     // descriptors are closed when it exits
     workerHeapFromLimits();

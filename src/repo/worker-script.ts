@@ -16,7 +16,8 @@ let heapFlagCleared = false;
  * Call before starting a worker thread: lets it take the young generation its resourceLimits
  * ask for. V8's --max-semi-space-size, which the CLI's shebang sets for the main thread
  * (decisions §30), takes precedence over a worker's maxYoungGenerationSizeMb, so every worker
- * got two 4 MiB semi-spaces: measured, 8 MiB of new space in a worker asking for 1 or 4 MiB.
+ * got the main thread's semi-spaces: measured under 4 MiB ones, 8 MiB of new space in a worker
+ * asking for 1 or 4 MiB (decisions §33).
  * The flag is read when an isolate is made, so clearing it once the main isolate exists
  * changes only the isolates made after (as the flag `--expose-gc` is set for workers in
  * worker-gc.ts); the main thread keeps its own.
