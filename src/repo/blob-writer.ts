@@ -1,5 +1,5 @@
 import { unlink } from 'node:fs/promises';
-import { type CompressionParams, encodeSync } from '../core/codec.js';
+import type { CompressionParams } from '../core/codec.js';
 import { isAbortError, wrapError } from '../core/errors.js';
 import { Semaphore } from '../core/bounded.js';
 import { type IndexId, type PackId, type RandomBytes, toHex } from '../core/ids.js';
@@ -8,7 +8,7 @@ import type { BlobRef, BlobStore, Op } from './blob-store.js';
 import { CompactIndex } from './compact-index.js';
 import { writeIndexFile } from './index-files.js';
 import { packBuilder } from './pack-file.js';
-import { type FinishedPack, type PackBuilder, type StagedPack, encodeBlob } from './pack-writer.js';
+import { type FinishedPack, type PackBuilder, type StagedPack, encodeBlob, sealBatch } from './pack-writer.js';
 import { SealPool } from './seal-pool.js';
 
 /** A stored pack that no index file lists yet. */
@@ -109,21 +109,16 @@ export class BlobWriter {
     return this.#pool.assist(this.#sealHere);
   }
 
-  /** Compresses and seals one data blob into this writer's data pack (for assist). A failure
-   *  fails the writer: a pack the builder dropped held blobs already counted as saved. */
-  readonly #sealHere = (id: Uint8Array, data: Uint8Array): number => {
-    let added: ReturnType<PackBuilder<FinishedPack | StagedPack>['add']>;
+  /** Compresses and seals a batch of data blobs into this writer's data pack (for assist). A
+   *  failure fails the writer: a pack the builder dropped held blobs already counted as saved
+   *  (the pool fails the batch's blobs with the error; #sealed wraps it for each). */
+  readonly #sealHere = (ids: Uint8Array, lengths: readonly number[], buf: Uint8Array): Uint32Array => {
     try {
-      // the compressed bytes may be in this thread's scratch buffer: add() seals them at once
-      const enc = encodeSync(data, this.#opts.compression, true);
-      added = this.#builders[BlobType.data].add(BlobType.data, id, enc.codec, enc.bytes, data.length);
+      return sealBatch(this.#builders[BlobType.data], this.#opts.compression, ids, lengths, buf, (pack) => this.#queueUpload(pack));
     } catch (err) {
-      // the pool fails the batch's blobs with it (each wrapped once, by #sealed)
-      this.#failure ??= wrapError(`compress and seal blob ${toHex(id).slice(0, 12)}`, err);
+      this.#failure ??= wrapError(`compress and seal a batch of ${lengths.length} blobs`, err);
       throw err;
     }
-    for (const pack of added.closed) this.#queueUpload(pack);
-    return added.sealed;
   };
 
   /** True when save() has copied a data blob by the time it returns its promise, so the caller

@@ -1,6 +1,6 @@
-import { type CompressionParams, encode } from '../core/codec.js';
+import { type CompressionParams, encode, encodeSync } from '../core/codec.js';
 import { plainHash } from '../core/hash.js';
-import type { PackId, RandomBytes } from '../core/ids.js';
+import { ID_BYTES, type PackId, type RandomBytes } from '../core/ids.js';
 import { BlobType, type BlobTypeId, ENTRY_BYTES, PACK_PREAMBLE_BYTES, PACK_SALT_BYTES, PACK_TRAILER_BYTES, type PackEntry, blobAad, packFooter, packKey, packPreamble } from '../core/pack-format.js';
 import { SEAL_OVERHEAD, sealPieces } from '../core/seal.js';
 import type { IndexedPack } from '../core/index-format.js';
@@ -218,3 +218,24 @@ export function encodeBlob(type: BlobTypeId, data: Uint8Array, compression: Comp
   if (type === BlobType.tree && compression.codec !== 'none') return encode(data, { codec: 'zstd', level: Math.max(3, compression.level) });
   return encode(data, compression);
 }
+
+/** Compresses and seals a batch of data blobs, laid end to end in `buf` with their ids (32 bytes
+ *  each) in `ids`, into `builder`, handing each pack it closes to `onPack`; returns each blob's
+ *  sealed length. What a seal worker does with a batch, and the main thread with one it seals
+ *  itself (SealPool.assist). Throws what compressing or writing the pack throws. */
+export function sealBatch<P extends IndexedPack>(builder: PackBuilder<P>, compression: CompressionParams, ids: Uint8Array, lengths: ArrayLike<number>, buf: Uint8Array, onPack: (pack: P) => void): Uint32Array {
+  const sealed = new Uint32Array(lengths.length);
+  let off = 0;
+  for (let i = 0; i < lengths.length; i++) {
+    const n = lengths[i]!;
+    const data = buf.subarray(off, off + n);
+    off += n;
+    // the compressed bytes may sit in this thread's scratch buffer: add() seals them at once
+    const enc = encodeSync(data, compression, true);
+    const added = builder.add(BlobType.data, ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES), enc.codec, enc.bytes, n);
+    sealed[i] = added.sealed;
+    for (const pack of added.closed) onPack(pack);
+  }
+  return sealed;
+}
+

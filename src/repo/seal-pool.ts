@@ -163,26 +163,21 @@ export class SealPool {
 
   /**
    * Seals one queued batch on this thread, when the workers have more than enough ahead of them:
-   * `seal` compresses and seals one blob (copying it: the batch's buffer is reused) and returns
-   * its sealed length, which the blob's callback then gets. Takes the newest batch (the workers
-   * take the oldest). Returns false when there was none. A seal that throws fails the batch's
-   * blobs with its error, and the pool, as a worker's failure does. For a caller that would otherwise wait for the
-   * workers: on 2 cores a first backup's main thread idled ~30% of the run waiting for its one
-   * seal worker (docs/decisions.md §33).
+   * `seal` compresses and seals the batch's blobs as a worker does (sealBatch in pack-writer.ts;
+   * copying them: the batch's buffer is reused) and returns their sealed lengths, which their
+   * callbacks then get. Takes the newest batch (the workers take the oldest). Returns false when
+   * there was none. A seal that throws fails the batch's blobs with its error, and the pool, as
+   * a worker's failure does. For a caller that would otherwise wait for the workers: on 2 cores
+   * a first backup's main thread idled ~30% of the run waiting for its one seal worker
+   * (docs/decisions.md §33).
    */
-  assist(seal: (id: Uint8Array, data: Uint8Array) => number): boolean {
+  assist(seal: (ids: Uint8Array, lengths: readonly number[], buf: Uint8Array) => ArrayLike<number>): boolean {
     if (this.#failure) return false;
     const batch = this.#queue.pop();
     if (!batch) return false;
-    const ids = new Uint8Array(batch.ids!);
-    const sealed = new Array<number>(batch.lengths.length);
+    let sealed: ArrayLike<number>;
     try {
-      let off = 0;
-      for (let k = 0; k < batch.lengths.length; k++) {
-        const n = batch.lengths[k]!;
-        sealed[k] = seal(ids.subarray(k * ID_BYTES, (k + 1) * ID_BYTES), batch.buf.subarray(off, off + n));
-        off += n;
-      }
+      sealed = seal(new Uint8Array(batch.ids!), batch.lengths, batch.buf.subarray(0, batch.used));
     } catch (err) {
       for (const d of batch.done) d(err, 0);
       this.#fail(err);

@@ -1,12 +1,10 @@
 // A seal worker (see seal-pool.ts): compresses and seals the data blobs of the batches it is sent
 // into packs of its own, and posts each pack back when it is full or when asked to flush.
 import { parentPort, workerData } from 'node:worker_threads';
-import { encodeSync } from '../core/codec.js';
 import { CairnError } from '../core/errors.js';
-import { ID_BYTES } from '../core/ids.js';
-import { BlobType, compactEntries } from '../core/pack-format.js';
+import { compactEntries } from '../core/pack-format.js';
 import { packBuilder } from './pack-file.js';
-import type { FinishedPack, StagedPack } from './pack-writer.js';
+import { type FinishedPack, type StagedPack, sealBatch } from './pack-writer.js';
 import { bufferedRandom } from './random.js';
 import type { FromSealWorker, SealWorkerInit, ToSealWorker } from './seal-pool.js';
 import { minorGcEvery } from './worker-gc.js';
@@ -57,22 +55,12 @@ port.on('message', (msg: ToSealWorker) => {
     return;
   }
   try {
-    const sealed = new Uint32Array(msg.lengths.length);
-    const ids = new Uint8Array(msg.ids);
-    let off = 0;
-    for (let i = 0; i < msg.lengths.length; i++) {
-      const n = msg.lengths[i]!;
-      const data = new Uint8Array(msg.buf, off, n);
-      off += n;
-      // the compressed bytes may sit in this thread's scratch buffer: add() seals them at once
-      const enc = encodeSync(data, init.compression, true);
-      const added = builder.add(BlobType.data, ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES), enc.codec, enc.bytes, n);
-      sealed[i] = added.sealed;
-      for (const pack of added.closed) postPack(pack);
-    }
+    const sealed = sealBatch(builder, init.compression, new Uint8Array(msg.ids), msg.lengths, new Uint8Array(msg.buf), postPack);
+    let bytes = 0;
+    for (const n of msg.lengths) bytes += n;
     // the batch buffer goes back for the next batch
     post({ t: 'sealed', seq: msg.seq, sealed, buf: msg.buf }, [msg.buf]);
-    sealedBytes(off);
+    sealedBytes(bytes);
   } catch (err) {
     fail(msg.seq, `compress and seal a batch of ${msg.lengths.length} blobs`, err);
   }
