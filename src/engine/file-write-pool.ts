@@ -32,6 +32,11 @@ export const OP = 8;
 /** Numbers per blob in a batch's `blobs`: offset and length in `buf`, raw length, type, and 1
  *  when sealed (else its bytes are the content). */
 export const BLOB_FIELDS = 5;
+export const BLOB_AT = 0;
+export const BLOB_LENGTH = 1;
+export const BLOB_RAW = 2;
+export const BLOB_TYPE = 3;
+export const BLOB_SEALED = 4;
 /** Bytes per blob in a batch's `blobIds`: the id, then the pack's salt. */
 export const BLOB_ID_BYTES = ID_BYTES + PACK_SALT_BYTES;
 
@@ -421,6 +426,7 @@ function addContent(batch: Batch, content: Content): number {
   const plain = content instanceof Uint8Array;
   const bytes = plain ? content : content.sealed;
   batch.buf.set(bytes, batch.used);
+  // (in the order of BLOB_AT … BLOB_SEALED)
   batch.blobs.push(batch.used, bytes.length, plain ? bytes.length : content.rawLength, plain ? 0 : content.type, plain ? 0 : 1);
   batch.used += bytes.length;
   if ((n + 1) * BLOB_ID_BYTES > batch.blobIds.length) {

@@ -11,7 +11,12 @@ import { minorGcEvery } from '../repo/worker-gc.js';
 import { createMode, type FinalMeta, finishFile, writeAllAt } from './file-finish.js';
 import {
   BLOB,
+  BLOB_AT,
   BLOB_FIELDS,
+  BLOB_LENGTH,
+  BLOB_RAW,
+  BLOB_SEALED,
+  BLOB_TYPE,
   BLOB_ID_BYTES,
   FIELDS,
   KEY,
@@ -136,14 +141,14 @@ function drop(key: number, path: Buffer): void {
  *  open or verify), else its bytes. May be a view of decodeBuf, valid until the next call. */
 function content(msg: ToFileWriter, bytes: Uint8Array, b: number): Uint8Array {
   const at = b * BLOB_FIELDS;
-  const off = msg.blobs[at]!;
-  const data = bytes.subarray(off, off + msg.blobs[at + 1]!);
-  if (msg.blobs[at + 4] !== 1) return data;
+  const off = msg.blobs[at + BLOB_AT]!;
+  const data = bytes.subarray(off, off + msg.blobs[at + BLOB_LENGTH]!);
+  if (msg.blobs[at + BLOB_SEALED] !== 1) return data;
   if (!keys || !hasher) throw new Error('file-write worker was started without the keys to open blobs');
-  const rawLength = msg.blobs[at + 2]!;
+  const rawLength = msg.blobs[at + BLOB_RAW]!;
   const into = rawLength < DECODE_BUFFER_BYTES ? decodeBuf : undefined;
   const ids = msg.blobIds.subarray(b * BLOB_ID_BYTES, (b + 1) * BLOB_ID_BYTES);
-  const loc = { type: msg.blobs[at + 3]! as BlobTypeId, packId: msg.packIds[b]! as PackId, salt: ids.subarray(ID_BYTES), rawLength };
+  const loc = { type: msg.blobs[at + BLOB_TYPE]! as BlobTypeId, packId: msg.packIds[b]! as PackId, salt: ids.subarray(ID_BYTES), rawLength };
   allocated(data.length + (into ? 0 : rawLength));
   return openBlobSync(keys, hasher, ids.subarray(0, ID_BYTES), loc, data, into);
 }

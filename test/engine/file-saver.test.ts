@@ -211,51 +211,68 @@ describe('ByteBudget assist', () => {
 });
 
 describe('FileSaver with a writer that copies (the seal workers\' callback path)', () => {
-  /** A writer that takes every chunk and seals it `delayMs` later, failing those `fail` picks. */
-  function lateWriter(delayMs: number, fail: (n: number) => boolean = () => false) {
-    const order: string[] = [];
-    let n = 0;
+  /** A writer that takes every chunk and keeps its callback, for the test to call. */
+  function heldWriter() {
+    const callbacks: ((err: unknown) => void)[] = [];
     const writer = {
       copiesData: true,
       known: () => false,
       save: () => Promise.reject(new Error('not this path')),
       saveData: (_id: Uint8Array, _hex: string, _data: Uint8Array, _opts: unknown, done: (err: unknown) => void) => {
-        const k = n++;
-        setTimeout(() => {
-          order.push(`sealed ${k}`);
-          done(fail(k) ? new Error(`seal ${k} failed`) : undefined);
-        }, delayMs);
+        callbacks.push(done);
         return true;
       },
     };
-    return { writer, order };
+    return { writer, callbacks };
   }
 
-  it('drain() waits for every chunk handed over, and returns the budget as each is sealed', async () => {
-    const { writer, order } = lateWriter(30);
-    const budget = new ByteBudget(1 << 20);
-    const saver = new FileSaver(writer, repo.hasher, repo.gear, PARAMS, budget);
+  /** Saves three small files (one chunk each) through `saver`. */
+  async function saveThree(saver: FileSaver, name: string): Promise<void> {
     for (let i = 0; i < 3; i++) {
-      const file = path.join(dir, `late-${i}`);
+      const file = path.join(dir, `${name}-${i}`);
       await writeFile(file, randomBytes(100 + i));
       await saver.save(fromUserPath(file), 100 + i);
     }
+  }
+
+  /** Whether `p` has settled once pending callbacks and I/O of this turn have run. */
+  async function settled(p: Promise<unknown>): Promise<boolean> {
+    let done = false;
+    p.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    await new Promise((r) => setImmediate(r));
+    return done;
+  }
+
+  it('drain() waits for every chunk handed over, and returns the budget as each is sealed', async () => {
+    const { writer, callbacks } = heldWriter();
+    const budget = new ByteBudget(1 << 20);
+    const saver = new FileSaver(writer, repo.hasher, repo.gear, PARAMS, budget);
+    await saveThree(saver, 'held');
+    expect(callbacks).toHaveLength(3);
     expect(budget.tryAcquire(1 << 20)).toBe(false);
-    await saver.drain();
-    order.push('drained');
-    expect(order).toEqual(['sealed 0', 'sealed 1', 'sealed 2', 'drained']);
+    const drained = saver.drain();
+    callbacks[0]!(undefined);
+    callbacks[2]!(undefined);
+    expect(await settled(drained)).toBe(false);
+    callbacks[1]!(undefined);
+    expect(await settled(drained)).toBe(true);
+    await drained;
     expect(budget.tryAcquire(1 << 20)).toBe(true);
   });
 
-  it('drain() rethrows the first seal failure after every chunk has settled', async () => {
-    const { writer, order } = lateWriter(20, (k) => k === 1);
+  it('drain() rethrows the first seal failure, once every chunk has settled', async () => {
+    const { writer, callbacks } = heldWriter();
     const saver = new FileSaver(writer, repo.hasher, repo.gear, PARAMS, new ByteBudget(1 << 20));
-    for (let i = 0; i < 3; i++) {
-      const file = path.join(dir, `late-fail-${i}`);
-      await writeFile(file, randomBytes(200 + i));
-      await saver.save(fromUserPath(file), 200 + i);
-    }
-    await expect(saver.drain()).rejects.toThrow('seal 1 failed');
-    expect(order).toEqual(['sealed 0', 'sealed 1', 'sealed 2']);
+    await saveThree(saver, 'held-fail');
+    const drained = saver.drain();
+    drained.catch(() => undefined);
+    callbacks[1]!(new Error('seal 1 failed'));
+    callbacks[0]!(new Error('seal 0 failed'));
+    expect(await settled(drained)).toBe(false);
+    callbacks[2]!(undefined);
+    await expect(drained).rejects.toThrow('seal 1 failed');
   });
 });
