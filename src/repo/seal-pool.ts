@@ -6,6 +6,7 @@ import { ID_BYTES, type PackId } from '../core/ids.js';
 import { type BlobTypeId, expandEntries } from '../core/pack-format.js';
 import type { FinishedPack, StagedPack } from './pack-writer.js';
 import { BatchBuffers } from './batch-buffers.js';
+import { SharedSlab } from './shared-slab.js';
 import { workerHeapFromLimits, workerScript } from './worker-script.js';
 
 /** What a seal worker is started with. */
@@ -17,10 +18,16 @@ export interface SealWorkerInit {
   readonly stagingDir?: string;
 }
 
-/** Main thread to seal worker. A batch is blobs laid end to end in `buf`, their ids in `ids`
- *  (32 bytes each) and their lengths in `lengths`; both buffers are transferred, not copied. */
+/** A seal worker's workerData: its init and the pool's slab, where batches come in. */
+export interface SealWorkerData extends SealWorkerInit {
+  readonly slab: SharedArrayBuffer;
+}
+
+/** Main thread to seal worker. A batch is blobs laid end to end in the pool's slab from `at`,
+ *  or, when the slab had no room (`at` is -1), in `buf`, which is transferred; their ids are in
+ *  `ids` (32 bytes each, transferred) and their lengths in `lengths`. */
 export type ToSealWorker =
-  | { t: 'batch'; seq: number; ids: ArrayBuffer; lengths: Uint32Array; buf: ArrayBuffer }
+  | { t: 'batch'; seq: number; ids: ArrayBuffer; lengths: Uint32Array; at: number; buf?: ArrayBuffer }
   | { t: 'flush'; seq: number }
   /** Drop the pack being built (the pool is closing). */
   | { t: 'discard'; seq: number };
@@ -32,7 +39,8 @@ export type FromSealWorker =
   | { t: 'pack'; packId: string; salt: Uint8Array; ids: Uint8Array; meta: Uint32Array; bytes: ArrayBuffer; length: number }
   /** A pack built as a file in the staging folder. */
   | { t: 'staged'; packId: string; salt: Uint8Array; ids: Uint8Array; meta: Uint32Array; file: string; sizeBytes: number }
-  | { t: 'sealed'; seq: number; sealed: Uint32Array; buf: ArrayBuffer }
+  /** A batch sealed: its buffer comes back when it had one of its own. */
+  | { t: 'sealed'; seq: number; sealed: Uint32Array; buf?: ArrayBuffer }
   | { t: 'failed'; seq: number; message: string; code?: ErrorCode; hint?: string }
   | { t: 'flushed'; seq: number }
   | { t: 'discarded'; seq: number };
@@ -44,10 +52,12 @@ const BATCH_BYTES = 1024 * 1024;
 const BATCH_BLOBS = 512;
 /** A seal worker's young generation, in MiB (see #spawn): V8 makes it 2 MiB of new space. */
 const WORKER_YOUNG_GENERATION_MB = 2;
-/** Batch buffers (of BATCH_BYTES) kept for reuse: a batch buffer comes back with the worker's
- *  answer, and a fresh one per batch (2.4 GB of them on a 2.9 GB first backup) was garbage
- *  that grew the heap until the next GC. A few cover the batches in flight. */
-const SPARE_BUFFERS = 4;
+/** The slab batches are written into (see SharedSlab): the backup's byte budget (8 MiB of blobs
+ *  handed over and not yet sealed) and room for the open batch and for runs left between
+ *  batches sealed out of order. A batch the slab has no run for gets a buffer of its own. */
+const SLAB_BYTES = 12 * 1024 * 1024;
+/** Buffers (of BATCH_BYTES) kept for batches the slab had no room for. */
+const SPARE_BUFFERS = 2;
 /** Bytes of batches a worker is sent ahead of what it has sealed: enough to last while the main
  *  thread is busy (it walks a folder of small files without returning to its event loop), few
  *  enough that the rest of the byte budget waits here, where the main thread may seal it itself
@@ -71,7 +81,10 @@ export function defaultSealWorkers(): number {
 export type SealDone = (err: unknown, sealedBytes: number) => void;
 
 interface Batch {
+  /** Where the blobs are written: a run of the slab, or a buffer of its own. */
   buf: Buffer;
+  /** buf's offset in the slab, or -1 when buf is a buffer of its own. */
+  at: number;
   used: number;
   lengths: number[];
   done: SealDone[];
@@ -83,7 +96,7 @@ interface Slot {
   readonly worker: Worker;
   /** Bytes sent and not yet sealed. */
   outstanding: number;
-  readonly batches: Map<number, { bytes: number; done: SealDone[] }>;
+  readonly batches: Map<number, { bytes: number; at: number; done: SealDone[] }>;
   readonly flushes: Map<number, { resolve(): void; reject(err: unknown): void }>;
   readonly discards: Map<number, () => void>;
   exited: boolean;
@@ -107,6 +120,7 @@ export class SealPool {
   readonly #queue: Batch[] = [];
   /** The open batch's ids (one batch is open at a time; each send copies out what it holds). */
   readonly #ids = Buffer.allocUnsafeSlow(BATCH_BLOBS * ID_BYTES);
+  readonly #slab: SharedSlab;
   readonly #buffers = new BatchBuffers(BATCH_BYTES, SPARE_BUFFERS);
   #sendScheduled = false;
   #seq = 0;
@@ -116,8 +130,10 @@ export class SealPool {
   #added = 0;
   #flushed = 0;
 
-  constructor(init: SealWorkerInit, workers: number, onPack: (pack: FinishedPack | StagedPack) => void) {
+  /** `slabBytes`: the slab's size (tests give a small one). */
+  constructor(init: SealWorkerInit, workers: number, onPack: (pack: FinishedPack | StagedPack) => void, slabBytes = SLAB_BYTES) {
     if (!(workers >= 1)) throw new RangeError(`seal workers must be ≥ 1, got ${workers}`);
+    this.#slab = new SharedSlab(slabBytes);
     this.#init = init;
     this.#size = workers;
     this.#onPack = onPack;
@@ -142,7 +158,9 @@ export class SealPool {
       batch = undefined;
     }
     if (!batch) {
-      batch = { buf: this.#buffers.take(data.length), used: 0, lengths: [], done: [] };
+      const want = Math.max(BATCH_BYTES, data.length);
+      const at = this.#slab.take(want);
+      batch = { buf: at >= 0 ? this.#slab.view(at, want) : this.#buffers.take(data.length), at, used: 0, lengths: [], done: [] };
       this.#open = batch;
     }
     batch.buf.set(data, batch.used);
@@ -183,7 +201,7 @@ export class SealPool {
       this.#fail(err);
       return true;
     }
-    this.#buffers.giveBack(batch.buf.buffer as ArrayBuffer);
+    this.#giveBack(batch.at, batch.used, batch.buf.buffer);
     for (let k = 0; k < batch.done.length; k++) batch.done[k]!(undefined, sealed[k]!);
     return true;
   }
@@ -207,6 +225,11 @@ export class SealPool {
     );
     this.#throwIfFailed();
     this.#flushed = added;
+  }
+
+  /** Bytes of the slab lent out to batches not yet sealed. */
+  get slabBytesInUse(): number {
+    return this.#slab.bytesTaken;
   }
 
   /** True when blobs were added since the last flush: closing now would lose them. */
@@ -252,6 +275,11 @@ export class SealPool {
       return;
     }
     batch.ids = (this.#ids.buffer as ArrayBuffer).slice(0, batch.lengths.length * ID_BYTES);
+    if (batch.at >= 0) {
+      // the slab run shrinks to what the batch holds
+      this.#slab.release(batch.at, batch.buf.length, batch.used);
+      batch.buf = batch.buf.subarray(0, batch.used);
+    }
     this.#queue.push(batch);
     this.#dispatch(false);
   }
@@ -269,7 +297,13 @@ export class SealPool {
   #post(slot: Slot, batch: Batch): void {
     const seq = ++this.#seq;
     slot.outstanding += batch.used;
-    slot.batches.set(seq, { bytes: batch.used, done: batch.done });
+    slot.batches.set(seq, { bytes: batch.used, at: batch.at, done: batch.done });
+    const ids = batch.ids!;
+    const lengths = Uint32Array.from(batch.lengths);
+    if (batch.at >= 0) {
+      slot.worker.postMessage({ t: 'batch', seq, ids, lengths, at: batch.at } satisfies ToSealWorker, [ids]);
+      return;
+    }
     // transfer the whole buffer when the batch fills most of it (it comes back with the answer);
     // else copy out what it holds and keep the buffer (allocUnsafeSlow gives each batch buffer
     // an ArrayBuffer of its own, never a shared one)
@@ -279,9 +313,13 @@ export class SealPool {
       buf = whole.slice(0, batch.used);
       this.#buffers.giveBack(whole);
     }
-    const ids = batch.ids!;
-    const msg: ToSealWorker = { t: 'batch', seq, ids, lengths: Uint32Array.from(batch.lengths), buf };
-    slot.worker.postMessage(msg, [buf, ids]);
+    slot.worker.postMessage({ t: 'batch', seq, ids, lengths, at: -1, buf } satisfies ToSealWorker, [buf, ids]);
+  }
+
+  /** Gives back a sealed batch's memory: its slab run (at ≥ 0, `used` bytes), or its buffer. */
+  #giveBack(at: number, used: number, buf: ArrayBufferLike | undefined): void {
+    if (at >= 0) this.#slab.release(at, used);
+    else if (buf) this.#buffers.giveBack(buf as ArrayBuffer);
   }
 
   /** The worker with the fewest bytes outstanding, started on first need. */
@@ -296,7 +334,7 @@ export class SealPool {
     // a small young generation: a worker's garbage is a few views and entries per blob, and the
     // default (16 MiB semi-spaces) only held pages (measured: 25 MiB of new space at peak)
     workerHeapFromLimits();
-    const worker = new Worker(workerScript(import.meta.url, 'seal-worker.js'), { workerData: this.#init, name: 'cairn-seal', resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+    const worker = new Worker(workerScript(import.meta.url, 'seal-worker.js'), { workerData: { ...this.#init, slab: this.#slab.buffer } satisfies SealWorkerData, name: 'cairn-seal', resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     // a worker never keeps the process alive: an abandoned pool must not hang the CLI
     worker.unref();
     const slot: Slot = { worker, outstanding: 0, batches: new Map(), flushes: new Map(), discards: new Map(), exited: false };
@@ -324,7 +362,7 @@ export class SealPool {
         if (!b) return;
         slot.batches.delete(msg.seq);
         slot.outstanding -= b.bytes;
-        this.#buffers.giveBack(msg.buf);
+        this.#giveBack(b.at, b.bytes, msg.buf);
         for (let i = 0; i < b.done.length; i++) b.done[i]!(undefined, msg.sealed[i]!);
         this.#dispatch(false);
         return;

@@ -35,9 +35,9 @@ function newPool(init: SealWorkerInit = INIT, workers = 2): { pool: SealPool; pa
   return { pool, packs: packs as FinishedPack[] };
 }
 
-function newAnyPool(init: SealWorkerInit, workers = 2): { pool: SealPool; packs: (FinishedPack | StagedPack)[] } {
+function newAnyPool(init: SealWorkerInit, workers = 2, slabBytes?: number): { pool: SealPool; packs: (FinishedPack | StagedPack)[] } {
   const packs: (FinishedPack | StagedPack)[] = [];
-  const pool = new SealPool(init, workers, (p) => packs.push(p));
+  const pool = new SealPool(init, workers, (p) => packs.push(p), slabBytes);
   pools.push(pool);
   return { pool, packs };
 }
@@ -135,6 +135,30 @@ describe('SealPool', () => {
     await expect(pool.add(BlobType.data, HASHER.raw(b), b)).rejects.toThrow(`creating ${notDir}/.tmp-`);
     await expect(pool.flush()).rejects.toThrow(/ENOTDIR/);
     expect(readdirSync(dir)).toEqual(['file']);
+  });
+
+  it('writes batches into its slab and gives each run back once sealed; a batch the slab has no room for gets a buffer of its own', async () => {
+    // a 2 MiB slab: the first batches fit, the 3 MiB blob never does, and while the worker is
+    // behind later batches find the slab full
+    const { pool, packs } = newAnyPool(INIT, 1, 2 * 1024 * 1024);
+    const blobs = [...mixedBlobs(), Buffer.from(xorshiftBytes(3 * 1024 * 1024, 77)), ...Array.from({ length: 6 }, (_, i) => Buffer.from(lowEntropyText(700_000 + i)))];
+    const sealed = blobs.map((b) => pool.add(BlobType.data, HASHER.raw(b), b));
+    expect(pool.slabBytesInUse).toBeGreaterThan(0);
+    const lengths = await Promise.all(sealed);
+    await pool.flush();
+    expect(pool.slabBytesInUse).toBe(0);
+    const store = createMemoryStore();
+    const index = new CompactIndex();
+    for (const p of packs as FinishedPack[]) {
+      await store.put({ kind: 'data', name: p.packId }, p.bytes);
+      index.addPack(p.packId, p.salt, p.entries);
+    }
+    expect(index.size).toBe(blobs.length);
+    const reader = new BlobReader(store, index, DATA_KEY, HASHER);
+    for (const [i, b] of blobs.entries()) {
+      expect(Buffer.compare(await reader.load(BlobType.data, HASHER.id(b)), b)).toBe(0);
+      expect(index.lookup(HASHER.raw(b))?.length).toBe(lengths[i]);
+    }
   });
 
   it('copies a blob before add() returns: the caller may overwrite its buffer at once', async () => {
