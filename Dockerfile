@@ -51,5 +51,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # 10 s by default, so give it more (docker run --stop-timeout 15, compose stop_grace_period: 15s).
 # node is PID 1 and handles SIGTERM, SIGINT and SIGHUP itself; add --init to reap hooks' orphans.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "--max-semi-space-size=2", "/opt/cairn/dist/cli/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--v8-pool-size=2", "/opt/cairn/dist/cli/main.js"]
 CMD ["agent", "--config", "/etc/cairn/cairn.yaml"]

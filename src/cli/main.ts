@@ -1,9 +1,12 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
-// The flag above: V8's young generation grows to 2 x 16 MiB semi-spaces, though what survives a
+#!/usr/bin/env -S node --max-semi-space-size=2 --v8-pool-size=2
+// The flags above: V8's young generation grows to 2 x 16 MiB semi-spaces, though what survives a
 // backup's scavenges is a few MiB. 4 MiB semi-spaces cut a 150k-file backup's peak RSS by 30-45
-// MiB at the same speed (docs/decisions.md §30). V8 sizes them when the process starts, so only
-// the command line can set them: run `cairn` (npm's bin, or this file made executable), or pass
-// the flag to node yourself. `env -S` needs coreutils 8.30 (2018), older than Node 20's glibc.
+// MiB at the same speed (docs/decisions.md §30). V8's platform threads (background compiling and
+// GC) are one per core up to 4, and each kept a malloc arena of ~2 MiB of freed compiler memory:
+// 2 threads cut a backup's peak by 6-10 MiB at the same speed (§34). V8 reads both when the
+// process starts, so only the command line can set them: run `cairn` (npm's bin, or this file
+// made executable), or pass the flags to node yourself. `env -S` needs coreutils 8.30 (2018),
+// older than Node 20's glibc.
 import v8 from 'node:v8';
 
 // V8 lets the old generation grow up to 4x what survived the last full GC when GC is cheap, and

@@ -42,6 +42,7 @@ describe('cairn start-up', () => {
     expect(shebang.slice(0, 3)).toEqual(['/usr/bin/env', '-S', 'node']);
     const flags = shebang.slice(3);
     expect(flags).toContain('--max-semi-space-size=2');
+    expect(flags).toContain('--v8-pool-size=2');
     // node accepts them
     expect(JSON.parse(execFileSync(process.execPath, [...flags, '-e', script], { encoding: 'utf8' }))).toEqual([...flags, '-e', script]);
   });
