@@ -64,9 +64,17 @@ export interface Encoded {
   readonly bytes: Uint8Array;
 }
 
-/** This thread's zstd contexts and output buffer (module state is per thread: a worker thread
- *  loads its own copy of this module). */
-let cctx: InstanceType<ZstdBinding['CCtx']> | undefined;
+/** Upper bounds of the input sizes each of this thread's compression contexts takes (the last
+ *  takes the rest). zstd sizes a context's tables to the input and reallocates them when an input
+ *  needs more, or after 128 calls that needed under a third: one context for a backup's mix of
+ *  small files and 0.5-8 MiB chunks reallocated ~0.5-2 MiB per few calls, 2 GB in all on the
+ *  benchmark, which fragmented each thread's malloc heap (docs/decisions.md §34). Past 256 KiB
+ *  zstd's level 1-19 parameters stop growing with the input. */
+const CCTX_CLASSES = [16 * 1024, 256 * 1024];
+
+/** This thread's zstd contexts (by CCTX_CLASSES) and output buffer (module state is per
+ *  thread: a worker thread loads its own copy of this module). */
+const cctxs: InstanceType<ZstdBinding['CCtx']>[] = [];
 let dctx: InstanceType<ZstdBinding['DCtx']> | undefined;
 let scratch = Buffer.alloc(0);
 
@@ -84,8 +92,9 @@ export function encodeSync(data: Uint8Array, params: CompressionParams, scratchO
   } else {
     const bound = zstd.compressBound(data.length);
     if (scratch.length < bound) scratch = Buffer.allocUnsafeSlow(Math.max(bound, 64 * 1024));
-    cctx ??= new zstd.CCtx();
-    const n = cctx.compress(scratch, data, params.level);
+    let c = 0;
+    while (c < CCTX_CLASSES.length && data.length > CCTX_CLASSES[c]!) c++;
+    const n = (cctxs[c] ??= new zstd.CCtx()).compress(scratch, data, params.level);
     if (n > limit) return { codec: Codec.none, bytes: data };
     out = scratchOk ? scratch.subarray(0, n) : Buffer.from(scratch.subarray(0, n));
   }
