@@ -20,14 +20,23 @@ export function sealParts(key: Uint8Array, parts: readonly Uint8Array[], random:
   return Buffer.concat(sealPieces(key, parts, random, aad));
 }
 
+/** The most plaintext sealPieces() encrypts per cipher call (see there). */
+export const SEAL_PIECE_BYTES = 64 * 1024;
+
 /** sealParts() as the pieces whose concatenation is the sealed message (nonce, ciphertext
- *  pieces, tag), for a caller that copies them into a larger buffer anyway (a pack). */
+ *  pieces, tag), for a caller that copies them into a larger buffer anyway (a pack). The
+ *  ciphertext comes in pieces of at most SEAL_PIECE_BYTES: node:crypto returns a new buffer per
+ *  call, and one per 0.5-8 MiB chunk, dead as soon as it was copied into its pack, left a
+ *  sealing thread's malloc heap full of free holes of every size until the next GC; pieces of
+ *  one size are reused as they are freed (docs/decisions.md §34). */
 export function sealPieces(key: Uint8Array, parts: readonly Uint8Array[], random: RandomBytes, aad?: Uint8Array): Uint8Array[] {
   const nonce = random(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
   if (aad) cipher.setAAD(aad);
   const pieces: Uint8Array[] = [nonce];
-  for (const p of parts) pieces.push(cipher.update(p));
+  for (const p of parts) {
+    for (let at = 0; at < p.length; at += SEAL_PIECE_BYTES) pieces.push(cipher.update(p.subarray(at, at + SEAL_PIECE_BYTES)));
+  }
   const fin = cipher.final();
   if (fin.length > 0) pieces.push(fin);
   pieces.push(cipher.getAuthTag());

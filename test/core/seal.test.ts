@@ -2,7 +2,7 @@ import { createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IntegrityError } from '../../src/core/errors.js';
-import { NONCE_BYTES, SEAL_OVERHEAD, TAG_BYTES, open, seal, sealParts, subkey } from '../../src/core/seal.js';
+import { NONCE_BYTES, SEAL_OVERHEAD, SEAL_PIECE_BYTES, TAG_BYTES, open, seal, sealParts, sealPieces, subkey } from '../../src/core/seal.js';
 import { flipBit, seededRandom } from './fixtures.js';
 
 const random = (n: number): Uint8Array => randomBytes(n);
@@ -12,6 +12,16 @@ const aadArb = fc.option(fc.uint8Array({ minLength: 1, maxLength: 64 }), { nil: 
 describe('seal / open', () => {
   it('pins the overhead: 12-byte nonce, 16-byte tag', () => {
     expect([NONCE_BYTES, TAG_BYTES, SEAL_OVERHEAD]).toEqual([12, 16, 28]);
+  });
+
+  it('gives the ciphertext of a large message in pieces of at most SEAL_PIECE_BYTES, which open as one', () => {
+    const key = randomBytes(32);
+    const head = Uint8Array.of(2);
+    const body = randomBytes(3 * SEAL_PIECE_BYTES + 1000);
+    const pieces = sealPieces(key, [head, body], random);
+    // nonce, the head's piece, four of the body's, the tag
+    expect(pieces.map((p) => p.length)).toEqual([NONCE_BYTES, 1, SEAL_PIECE_BYTES, SEAL_PIECE_BYTES, SEAL_PIECE_BYTES, 1000, TAG_BYTES]);
+    expect(Buffer.compare(open(key, Buffer.concat(pieces)), Buffer.concat([head, body]))).toBe(0);
   });
 
   it('round-trips any plaintext under any key and aad', () => {
