@@ -1,6 +1,7 @@
 import { unlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { CairnError } from '../core/errors.js';
+import { type GrowableArray, type GrowableConstructor, grownTo } from '../core/growable.js';
 import { fromHex } from '../core/ids.js';
 import type { TreeNode } from '../core/tree.js';
 import type { Op } from '../repo/blob-store.js';
@@ -24,12 +25,10 @@ export function own(p: Uint8Array): Buffer {
   return b;
 }
 
-/** Grows a typed array to hold at least `n` items (doubling), keeping its contents. */
-function grown<T extends Float64Array | Uint32Array | Int32Array | Uint8Array>(a: T, n: number, make: (len: number) => T): T {
-  if (n <= a.length) return a;
-  const b = make(Math.max(n, 2 * a.length));
-  b.set(a);
-  return b;
+/** Grows a typed array to hold at least `n` items (doubling), keeping its contents: in place
+ *  when large (see grownTo). */
+function grown<T extends GrowableArray>(a: T, n: number, make: GrowableConstructor<T>): T {
+  return n <= a.length ? a : grownTo(a, Math.max(n, 2 * a.length), make);
 }
 
 /** Needed blobs closer than this are read with one ranged read, skipping the gap. */
@@ -149,19 +148,19 @@ export class ContentRestorer {
     const name = dest.subarray(slash + 1);
     let d = this.#dirs.length - 1;
     if (d < 0 || !this.#dirs[d]!.equals(dir)) d = this.#dirs.push(own(dir)) - 1;
-    this.#dirOf = grown(this.#dirOf, n, (len) => new Uint32Array(len));
+    this.#dirOf = grown(this.#dirOf, n, Uint32Array);
     this.#dirOf[f] = d;
     const start = this.#nameStart[f]!;
-    this.#names = grown(this.#names, start + name.length, (len) => new Uint8Array(len));
+    this.#names = grown(this.#names, start + name.length, Uint8Array);
     this.#names.set(name, start);
-    this.#nameStart = grown(this.#nameStart, n + 1, (len) => new Float64Array(len));
+    this.#nameStart = grown(this.#nameStart, n + 1, Float64Array);
     this.#nameStart[n] = start + name.length;
-    this.#size = grown(this.#size, n, (len) => new Float64Array(len));
-    this.#mtime = grown(this.#mtime, n, (len) => new Float64Array(len));
-    this.#modeUidGid = grown(this.#modeUidGid, 3 * n, (len) => new Uint32Array(len));
-    this.#pending = grown(this.#pending, n, (len) => new Uint32Array(len));
-    this.#blobCount = grown(this.#blobCount, n, (len) => new Uint32Array(len));
-    this.#flags = grown(this.#flags, n, (len) => new Uint8Array(len));
+    this.#size = grown(this.#size, n, Float64Array);
+    this.#mtime = grown(this.#mtime, n, Float64Array);
+    this.#modeUidGid = grown(this.#modeUidGid, 3 * n, Uint32Array);
+    this.#pending = grown(this.#pending, n, Uint32Array);
+    this.#blobCount = grown(this.#blobCount, n, Uint32Array);
+    this.#flags = grown(this.#flags, n, Uint8Array);
     this.#size[f] = node.size;
     this.#mtime[f] = Number(BigInt(node.mtimeNs) / 1000n) / 1e6;
     this.#modeUidGid[3 * f] = node.mode & 0o7777;
@@ -182,9 +181,9 @@ export class ContentRestorer {
       return;
     }
     const nb = this.#blobTotal++;
-    this.#rows = grown(this.#rows, nb + 1, (len) => new Uint32Array(len));
-    this.#firstFile = grown(this.#firstFile, nb + 1, (len) => new Int32Array(len));
-    this.#firstOffset = grown(this.#firstOffset, nb + 1, (len) => new Float64Array(len));
+    this.#rows = grown(this.#rows, nb + 1, Uint32Array);
+    this.#firstFile = grown(this.#firstFile, nb + 1, Int32Array);
+    this.#firstOffset = grown(this.#firstOffset, nb + 1, Float64Array);
     this.#rows[nb] = row;
     this.#firstFile[nb] = file;
     this.#firstOffset[nb] = offset;

@@ -1,3 +1,4 @@
+import { grownTo } from '../core/growable.js';
 import { ID_BYTES, toHex } from '../core/ids.js';
 import type { BlobId, PackId } from '../core/ids.js';
 import type { BlobTypeId, PackEntry } from '../core/pack-format.js';
@@ -183,18 +184,14 @@ export class CompactIndex {
   }
 
   #resize(cap: number): void {
-    const grown = <T extends Uint8Array | Uint32Array>(a: T, make: (n: number) => T, per = 1): T => {
-      const b = make(cap * per);
-      b.set(a);
-      return b;
-    };
-    this.#ids = grown(this.#ids, (n) => new Uint8Array(n), ID_BYTES);
-    this.#pack = grown(this.#pack, (n) => new Uint32Array(n));
-    this.#offset = grown(this.#offset, (n) => new Uint32Array(n));
-    this.#length = grown(this.#length, (n) => new Uint32Array(n));
-    this.#rawLength = grown(this.#rawLength, (n) => new Uint32Array(n));
-    this.#type = grown(this.#type, (n) => new Uint8Array(n));
-    this.#table = new Int32Array(tableSlots(cap)).fill(EMPTY);
+    // large arrays grow in place (see grownTo); the table is refilled where it is
+    this.#ids = grownTo(this.#ids, cap * ID_BYTES, Uint8Array);
+    this.#pack = grownTo(this.#pack, cap, Uint32Array);
+    this.#offset = grownTo(this.#offset, cap, Uint32Array);
+    this.#length = grownTo(this.#length, cap, Uint32Array);
+    this.#rawLength = grownTo(this.#rawLength, cap, Uint32Array);
+    this.#type = grownTo(this.#type, cap, Uint8Array);
+    this.#table = grownTo(this.#table, tableSlots(cap), Int32Array).fill(EMPTY);
     for (let i = 0; i < this.#count; i++) this.#place(i);
   }
 }
