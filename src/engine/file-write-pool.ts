@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { BatchBuffers } from '../repo/batch-buffers.js';
+import { SharedSlab } from '../repo/shared-slab.js';
 import { ID_BYTES } from '../core/ids.js';
 import { PACK_SALT_BYTES } from '../core/pack-format.js';
 import type { SealedBlobInfo } from '../repo/blob-reader.js';
@@ -40,11 +41,13 @@ export const BLOB_SEALED = 4;
 /** Bytes per blob in a batch's `blobIds`: the id, then the pack's salt. */
 export const BLOB_ID_BYTES = ID_BYTES + PACK_SALT_BYTES;
 
-/** Main thread to worker: a batch of blobs and the ops that write them. `buf` (transferred)
- *  holds the blobs' bytes end to end, `paths` the ops' paths' bytes end to end. */
+/** Main thread to worker: a batch of blobs and the ops that write them. The blobs' bytes lie end
+ *  to end in the pool's slab from `at`, or, when the slab had no room (`at` is -1), in `buf`
+ *  (transferred); `paths` holds the ops' paths' bytes end to end. */
 export interface ToFileWriter {
   seq: number;
-  buf: ArrayBuffer;
+  at: number;
+  buf?: ArrayBuffer;
   blobs: Float64Array;
   blobIds: Uint8Array;
   /** The pack of each sealed blob (for its key, and for messages). */
@@ -62,6 +65,11 @@ export interface FileWriterInit {
   readonly idKey?: Uint8Array;
 }
 
+/** A worker's workerData: its init and the pool's slab, where batches come in. */
+export interface FileWriterData extends FileWriterInit {
+  readonly slab: SharedArrayBuffer;
+}
+
 /** An op of a batch that failed; `created` when its file exists (short or without its
  *  metadata). A worker removes a file of several parts that failed, so that is never set for
  *  a part. */
@@ -72,13 +80,13 @@ export interface FileWriteFailure {
   created: boolean;
 }
 
-/** Worker to main thread: a batch is done, `buf` comes back for the next one; `created` lists
- *  the ops that created their file. */
+/** Worker to main thread: a batch is done, its `buf` (if it had one) comes back for the next
+ *  one; `created` lists the ops that created their file. */
 export interface FromFileWriter {
   seq: number;
   failed: FileWriteFailure[];
   created: number[];
-  buf: ArrayBuffer;
+  buf?: ArrayBuffer;
 }
 
 /** A blob as read from its pack: the worker decrypts, decompresses and verifies it before it
@@ -131,6 +139,10 @@ export type WholeFileDone = (err: (Error & { code?: string }) | undefined, creat
 
 /** Data bytes gathered into one batch. */
 const BATCH_BYTES = 1024 * 1024;
+/** The slab batches are written into (see SharedSlab): the bytes in flight (MAX_IN_FLIGHT_BYTES),
+ *  a batch being filled per worker, and a blob larger than a batch. A batch the slab has no run
+ *  for gets a buffer of its own. */
+const SLAB_BYTES = 10 * 1024 * 1024;
 /** Files in one batch at most: ~30 ms of file creation, so a batch is never long. */
 const BATCH_FILES = 512;
 /** Data bytes sent and not yet written, across workers, past which write() callers wait. */
@@ -139,7 +151,10 @@ const MAX_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
 const MAX_BATCHES_PER_WORKER = 2;
 
 interface Batch {
+  /** Where the blobs are written: a run of the slab, or a buffer of its own. */
   buf: Buffer;
+  /** buf's offset in the slab, or -1 when buf is a buffer of its own. */
+  at: number;
   used: number;
   blobs: number[];
   blobIds: Buffer;
@@ -156,7 +171,7 @@ interface Batch {
 
 interface Slot {
   readonly worker: Worker;
-  readonly batches: Map<number, { bytes: number; done: WholeFileDone[] }>;
+  readonly batches: Map<number, { bytes: number; at: number; done: WholeFileDone[] }>;
   /** The batch being filled for this worker. */
   open: Batch | undefined;
   /** Where a batch gathers its paths and blob ids, copied out when it is sent: reused by the
@@ -190,18 +205,27 @@ export class FileWritePool {
   #failure: Error | undefined;
   #broken: Error | undefined;
   #closed = false;
-  /** Three per worker (a batch being filled, one being written, one queued) and two larger. */
+  /** Where batches are written (see SharedSlab). */
+  readonly #slab: SharedSlab;
+  /** For batches the slab has no room for: one per worker and two larger. */
   readonly #buffers: BatchBuffers;
 
   /** `owners`: set each file's uid and gid (restores as root). `init`: the keys of sealed
-   *  content. `script`: the worker's script (tests give one that fails). */
-  constructor(workers: number, owners: boolean, init: FileWriterInit = {}, script: URL = workerScript(import.meta.url, 'file-write-worker.js')) {
+   *  content. `script`: the worker's script (tests give one that fails). `slabBytes`: the
+   *  slab's size (tests give a small one). */
+  constructor(workers: number, owners: boolean, init: FileWriterInit = {}, script: URL = workerScript(import.meta.url, 'file-write-worker.js'), slabBytes = SLAB_BYTES) {
     if (!(workers >= 1)) throw new RangeError(`file-write workers must be ≥ 1, got ${workers}`);
     this.#size = workers;
     this.#owners = owners;
     this.#init = init;
     this.#script = script;
-    this.#buffers = new BatchBuffers(BATCH_BYTES, (MAX_BATCHES_PER_WORKER + 1) * workers, 2);
+    this.#slab = new SharedSlab(slabBytes);
+    this.#buffers = new BatchBuffers(BATCH_BYTES, workers, 2);
+  }
+
+  /** Bytes of the slab lent out to batches not yet written. */
+  get slabBytesInUse(): number {
+    return this.#slab.bytesTaken;
   }
 
   /** True while write() may be called without waiting for room first. */
@@ -250,7 +274,9 @@ export class FileWritePool {
       batch = undefined;
     }
     if (!batch) {
-      batch = { buf: this.#buffers.take(bytes), used: 0, blobs: [], blobIds: slot.blobIds, packIds: [], lastContent: undefined, lastBlob: -1, paths: slot.paths, pathsUsed: 0, pathLengths: [], meta: [], done: [] };
+      const want = Math.max(BATCH_BYTES, bytes);
+      const at = this.#slab.take(want);
+      batch = { buf: at >= 0 ? this.#slab.view(at, want) : this.#buffers.take(bytes), at, used: 0, blobs: [], blobIds: slot.blobIds, packIds: [], lastContent: undefined, lastBlob: -1, paths: slot.paths, pathsUsed: 0, pathLengths: [], meta: [], done: [] };
       slot.open = batch;
     }
     const blob = content === undefined ? -1 : batch.lastContent === content ? batch.lastBlob : addContent(batch, content);
@@ -320,16 +346,20 @@ export class FileWritePool {
       return;
     }
     const seq = ++this.#seq;
-    slot.batches.set(seq, { bytes: batch.used, done: batch.done });
+    slot.batches.set(seq, { bytes: batch.used, at: batch.at, done: batch.done });
+    // a slab run shrinks to what the batch holds
     this.#inFlight += batch.used;
     const paths = batch.paths.buffer.slice(batch.paths.byteOffset, batch.paths.byteOffset + batch.pathsUsed) as ArrayBuffer;
     const blobIds = Uint8Array.from(batch.blobIds.subarray(0, (batch.blobs.length / BLOB_FIELDS) * BLOB_ID_BYTES));
     // (both copied: the next batch fills them again, as grown by this one)
     slot.paths = batch.paths;
     slot.blobIds = batch.blobIds;
+    if (batch.at >= 0) this.#slab.release(batch.at, batch.buf.length, batch.used);
+    const own = batch.at < 0 ? (batch.buf.buffer as ArrayBuffer) : undefined;
     const msg: ToFileWriter = {
       seq,
-      buf: batch.buf.buffer as ArrayBuffer,
+      at: batch.at,
+      ...(own ? { buf: own } : {}),
       blobs: Float64Array.from(batch.blobs),
       blobIds,
       packIds: batch.packIds,
@@ -338,7 +368,7 @@ export class FileWritePool {
       meta: Float64Array.from(batch.meta),
       owners: this.#owners,
     };
-    slot.worker.postMessage(msg, [msg.buf, paths]);
+    slot.worker.postMessage(msg, own ? [own, paths] : [paths]);
   }
 
   /** The worker of a lane, started on first need. */
@@ -353,7 +383,7 @@ export class FileWritePool {
     // trackUnmanagedFds (Node's default, set for the files of parts left open): a worker's
     // descriptors are closed when it exits
     workerHeapFromLimits();
-    const worker = new Worker(this.#script, { workerData: this.#init, name: 'cairn-write', trackUnmanagedFds: true, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+    const worker = new Worker(this.#script, { workerData: { ...this.#init, slab: this.#slab.buffer } satisfies FileWriterData, name: 'cairn-write', trackUnmanagedFds: true, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
     worker.unref();
     const slot: Slot = { worker, batches: new Map(), open: undefined, paths: Buffer.allocUnsafeSlow(64 * 1024), blobIds: Buffer.allocUnsafeSlow(64 * BLOB_ID_BYTES) };
     worker.on('message', (msg: FromFileWriter) => this.#onDone(slot, msg));
@@ -369,7 +399,8 @@ export class FileWritePool {
     if (!b) return;
     slot.batches.delete(msg.seq);
     this.#inFlight -= b.bytes;
-    this.#buffers.giveBack(msg.buf);
+    if (b.at >= 0) this.#slab.release(b.at, b.bytes);
+    else if (msg.buf) this.#buffers.giveBack(msg.buf);
     let k = 0;
     let c = 0;
     for (let i = 0; i < b.done.length; i++) {

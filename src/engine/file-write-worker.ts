@@ -25,14 +25,16 @@ import {
   OP,
   Op,
   type FileWriteFailure,
-  type FileWriterInit,
+  type FileWriterData,
   type FromFileWriter,
   type ToFileWriter,
 } from './file-write-pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('file-write-worker.js runs as a worker thread');
-const init = (workerData ?? {}) as FileWriterInit;
+const init = workerData as FileWriterData;
+/** The pool's slab, where batches come in (see SharedSlab). */
+const slab = new Uint8Array(init.slab);
 /** This process's umask (read, not set: a worker may not set it). */
 const UMASK = process.umask();
 const keys = init.dataKey ? new PackKeys(init.dataKey) : undefined;
@@ -157,7 +159,7 @@ const NONE = new Uint8Array(0);
 
 // (files still open when the restore stops are closed as this thread exits: trackUnmanagedFds)
 port.on('message', (msg: ToFileWriter) => {
-  const bytes = new Uint8Array(msg.buf);
+  const bytes = msg.buf ? new Uint8Array(msg.buf) : slab.subarray(msg.at);
   const paths = Buffer.from(msg.paths);
   const m = msg.meta;
   const failed: FileWriteFailure[] = [];
@@ -202,6 +204,8 @@ port.on('message', (msg: ToFileWriter) => {
       failed.push({ i, message: e.message, ...(e.code !== undefined ? { code: e.code } : {}), created: e.created === true });
     }
   }
-  const answer: FromFileWriter = { seq: msg.seq, failed, created: made, buf: msg.buf };
-  port.postMessage(answer, [msg.buf]);
+  // a batch buffer of its own goes back for the next batch; a slab run is given back by the
+  // pool when this answer comes
+  const answer: FromFileWriter = { seq: msg.seq, failed, created: made, ...(msg.buf ? { buf: msg.buf } : {}) };
+  port.postMessage(answer, msg.buf ? [msg.buf] : []);
 });

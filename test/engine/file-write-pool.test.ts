@@ -24,8 +24,8 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function newPool(workers = 2): FileWritePool {
-  const p = new FileWritePool(workers, false, { dataKey, idKey });
+function newPool(workers = 2, slabBytes?: number): FileWritePool {
+  const p = new FileWritePool(workers, false, { dataKey, idKey }, undefined, slabBytes);
   pools.push(p);
   return p;
 }
@@ -104,6 +104,28 @@ describe('FileWritePool', () => {
       expect(st.mode & 0o777).toBe(i % 2 ? 0o600 : 0o644);
       expect(st.mtimeMs).toBe(1_700_000_000_250);
     }
+  });
+
+  it('writes batches into its slab and gives each run back once written; a batch the slab has no room for gets a buffer of its own', async () => {
+    // a 2 MiB slab: the 3 MiB contents never fit, and the small files' batches fill it
+    const pool = newPool(2, 2 * 1024 * 1024);
+    const datas = Array.from({ length: 600 }, (_, i) => randomBytes(100 + ((i * 7919) % 20_000)));
+    datas.splice(100, 0, randomBytes(3 * 1024 * 1024));
+    const noise = randomBytes(3 * 1024 * 1024);
+    const files = [...datas.map((d, i) => file(`f${i}`, d)), file('sealed', Buffer.alloc(0), { content: sealed(noise), size: noise.length })];
+    const out: { err: Error | undefined }[] = [];
+    let seenInUse = 0;
+    for (const [i, f] of files.entries()) {
+      if (!pool.hasRoom) await pool.room();
+      pool.write(f, (err) => void (out[i] = { err }));
+      seenInUse = Math.max(seenInUse, pool.slabBytesInUse);
+    }
+    await pool.drain();
+    expect(seenInUse).toBeGreaterThan(0);
+    expect(pool.slabBytesInUse).toBe(0);
+    expect(out.every((r) => r.err === undefined)).toBe(true);
+    for (const [i, d] of datas.entries()) expect(readFileSync(join(dir, `f${i}`)).equals(d)).toBe(true);
+    expect(readFileSync(join(dir, 'sealed')).equals(noise)).toBe(true);
   });
 
   it('gives every file its exact mode: created with it when the umask allows, else set after (set-id bits after chown)', async () => {
