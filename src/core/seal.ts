@@ -61,6 +61,35 @@ export function open(key: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Buf
   }
 }
 
+/**
+ * open() that writes the plaintext over the ciphertext in `sealed` and returns a view of it:
+ * nothing of the message's size is allocated (node:crypto's buffer per call is one of at most
+ * SEAL_PIECE_BYTES, copied back at once). For a caller that owns `sealed` and needs it no more
+ * (a restore's file writers open each blob in the batch that brought it); `sealed` is changed
+ * also when it throws. Throws IntegrityError as open() does.
+ */
+export function openInPlace(key: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array {
+  if (sealed.length < SEAL_OVERHEAD) throw new IntegrityError(`sealed message of ${sealed.length} bytes is shorter than its overhead`);
+  const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+  if (aad) decipher.setAAD(aad);
+  const body = sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES);
+  let out = 0;
+  try {
+    for (let at = 0; at < body.length; at += SEAL_PIECE_BYTES) {
+      const piece = decipher.update(body.subarray(at, at + SEAL_PIECE_BYTES));
+      body.set(piece, out);
+      out += piece.length;
+    }
+    const fin = decipher.final();
+    body.set(fin, out);
+    out += fin.length;
+  } catch (err) {
+    throw new IntegrityError('authentication failed: the data was altered or sealed under another key', { cause: err });
+  }
+  return body.subarray(0, out);
+}
+
 /** A 32-byte subkey of `key` for one pack or file, from its random `salt` (HKDF-SHA256). Each pack
  *  has its own subkey, so no key comes near GCM's 2^32 random-nonce limit. */
 export function subkey(key: Uint8Array, salt: Uint8Array, purpose: string): Buffer {

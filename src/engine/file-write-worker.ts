@@ -152,7 +152,8 @@ function content(msg: ToFileWriter, bytes: Uint8Array, b: number): Uint8Array {
   const ids = msg.blobIds.subarray(b * BLOB_ID_BYTES, (b + 1) * BLOB_ID_BYTES);
   const loc = { type: msg.blobs[at + BLOB_TYPE]! as BlobTypeId, packId: msg.packIds[b]! as PackId, salt: ids.subarray(ID_BYTES), rawLength };
   allocated(data.length + (into ? 0 : rawLength));
-  return openBlobSync(keys, hasher, ids.subarray(0, ID_BYTES), loc, data, into);
+  // decrypted where it lies: the batch's bytes are this worker's until it answers
+  return openBlobSync(keys, hasher, ids.subarray(0, ID_BYTES), loc, data, into, true);
 }
 
 const NONE = new Uint8Array(0);
@@ -166,9 +167,10 @@ port.on('message', (msg: ToFileWriter) => {
   const made: number[] = [];
   const n = m.length / FIELDS;
   let pathAt = 0;
-  // the blob last opened: the ops of one blob come one after another
+  // the blob last opened: the ops of one blob come one after another (ops without content may
+  // come between them). A blob is opened once: it is decrypted where it lies.
   let opened = -1;
-  let data: Uint8Array = NONE;
+  let openedData: Uint8Array = NONE;
   let openError: unknown;
   for (let i = 0; i < n; i++) {
     const at = i * FIELDS;
@@ -182,19 +184,20 @@ port.on('message', (msg: ToFileWriter) => {
         drop(m[at + KEY]!, path);
         continue;
       }
-      if (b !== opened) {
+      if (b >= 0 && b !== opened) {
         opened = b;
         openError = undefined;
         try {
-          data = b < 0 ? NONE : content(msg, bytes, b);
+          openedData = content(msg, bytes, b);
         } catch (err) {
           openError = err;
         }
       }
-      if (openError !== undefined) {
+      if (b >= 0 && openError !== undefined) {
         if (op !== Op.whole) drop(m[at + KEY]!, path);
         throw openError;
       }
+      const data = b < 0 ? NONE : openedData;
       if (op === Op.whole) {
         writeWhole(path, data, m, at, msg.owners);
         made.push(i);

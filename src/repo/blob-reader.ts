@@ -6,7 +6,7 @@ import { BlobType, type BlobTypeId, blobAad, packKey } from '../core/pack-format
 
 /** Bytes of whole tree packs kept in memory: two packs at the default size. */
 const TREE_CACHE_BYTES = 40 * 1024 * 1024;
-import { open } from '../core/seal.js';
+import { open, openInPlace } from '../core/seal.js';
 import type { BlobStore, Op } from './blob-store.js';
 import type { BlobLocation, CompactIndex } from './compact-index.js';
 
@@ -36,10 +36,12 @@ export type SealedBlobInfo = Pick<BlobLocation, 'type' | 'packId' | 'salt' | 'ra
 
 /** Opens the sealed bytes of a blob on this thread (decrypt, decompress, verify against `id`);
  *  BlobReader.openBlob, for callers on a worker thread (restore's file writers). With `into`
- *  (see decodeSync), the plaintext may be a view of it. */
-export function openBlobSync(keys: PackKeys, hasher: IdHasher, id: Uint8Array, loc: SealedBlobInfo, sealed: Uint8Array, into?: Uint8Array): Uint8Array {
+ *  (see decodeSync), the plaintext may be a view of it. With `inPlace`, it is decrypted over
+ *  `sealed` (see openInPlace) and may be a view of that. */
+export function openBlobSync(keys: PackKeys, hasher: IdHasher, id: Uint8Array, loc: SealedBlobInfo, sealed: Uint8Array, into?: Uint8Array, inPlace = false): Uint8Array {
   try {
-    const plain = open(keys.get(loc.packId, loc.salt), sealed, blobAad(loc.type, id));
+    const key = keys.get(loc.packId, loc.salt);
+    const plain = inPlace ? openInPlace(key, sealed, blobAad(loc.type, id)) : open(key, sealed, blobAad(loc.type, id));
     const data = decodeSync(plain[0]!, plain.subarray(1), loc.rawLength, into);
     if (!hasher.raw(data).equals(id)) throw new IntegrityError('plaintext does not hash to its id');
     return data;

@@ -2,7 +2,7 @@ import { createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IntegrityError } from '../../src/core/errors.js';
-import { NONCE_BYTES, SEAL_OVERHEAD, SEAL_PIECE_BYTES, TAG_BYTES, open, seal, sealParts, sealPieces, subkey } from '../../src/core/seal.js';
+import { NONCE_BYTES, SEAL_OVERHEAD, SEAL_PIECE_BYTES, TAG_BYTES, open, openInPlace, seal, sealParts, sealPieces, subkey } from '../../src/core/seal.js';
 import { flipBit, seededRandom } from './fixtures.js';
 
 const random = (n: number): Uint8Array => randomBytes(n);
@@ -22,6 +22,25 @@ describe('seal / open', () => {
     // nonce, the head's piece, four of the body's, the tag
     expect(pieces.map((p) => p.length)).toEqual([NONCE_BYTES, 1, SEAL_PIECE_BYTES, SEAL_PIECE_BYTES, SEAL_PIECE_BYTES, 1000, TAG_BYTES]);
     expect(Buffer.compare(open(key, Buffer.concat(pieces)), Buffer.concat([head, body]))).toBe(0);
+  });
+
+  it('opens in place: the plaintext written over the ciphertext, a view of the sealed bytes', () => {
+    const key = randomBytes(32);
+    const aad = Uint8Array.of(1, 2, 3);
+    for (const n of [0, 1, SEAL_PIECE_BYTES - 1, 2 * SEAL_PIECE_BYTES + 17]) {
+      const plain = randomBytes(n);
+      const sealed = seal(key, plain, random, aad);
+      const opened = openInPlace(key, sealed, aad);
+      expect(Buffer.compare(opened, plain)).toBe(0);
+      expect(opened.buffer).toBe(sealed.buffer);
+      expect(opened.byteOffset).toBe(sealed.byteOffset + NONCE_BYTES);
+    }
+    const plain = randomBytes(3 * SEAL_PIECE_BYTES);
+    const sealed = seal(key, plain, random, aad);
+    const flipped = flipBit(sealed, (NONCE_BYTES + 2 * SEAL_PIECE_BYTES + 5) * 8);
+    expect(() => openInPlace(key, flipped, aad)).toThrow(IntegrityError);
+    expect(() => openInPlace(key, Buffer.from(sealed), Uint8Array.of(9))).toThrow(IntegrityError);
+    expect(() => openInPlace(key, sealed.subarray(0, SEAL_OVERHEAD - 1))).toThrow(IntegrityError);
   });
 
   it('round-trips any plaintext under any key and aad', () => {

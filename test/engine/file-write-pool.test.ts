@@ -210,6 +210,17 @@ describe('FileWritePool', () => {
     for (let i = 0; i < 200; i++) expect(readFileSync(join(dir, `p${i}`)).equals(Buffer.concat([firsts[i]!, seconds[i]!]))).toBe(true);
   });
 
+  it('opens a sealed blob once for the files that share it, with files without content between them', async () => {
+    const pool = newPool(1);
+    const text = Buffer.from('shared text\n'.repeat(20_000));
+    const shared = sealed(text);
+    const empty = (name: string): WholeFile => ({ ...file(name, Buffer.alloc(0)), content: undefined });
+    const result = await run(pool, [file('a', Buffer.alloc(0), { content: shared, size: text.length }), empty('e1'), file('b', Buffer.alloc(0), { content: shared, size: text.length }), empty('e2'), file('c', Buffer.alloc(0), { content: shared, size: text.length })]);
+    expect(result.map((r) => r.err?.message)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    for (const n of ['a', 'b', 'c']) expect(readFileSync(join(dir, n)).equals(text)).toBe(true);
+    expect(statSync(join(dir, 'e1')).size).toBe(0);
+  });
+
   it('opens and verifies sealed blobs, one content shared by several files, compressed or not', async () => {
     const pool = newPool();
     const text = Buffer.from('a line of text that compresses\n'.repeat(5000));
