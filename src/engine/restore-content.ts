@@ -33,9 +33,11 @@ function grown<T extends GrowableArray>(a: T, n: number, make: GrowableConstruct
 
 /** Needed blobs closer than this are read with one ranged read, skipping the gap. */
 const MERGE_GAP_BYTES = 4 * 1024 * 1024;
-/** A ranged read spans at most this many bytes (or one blob, if larger): the read buffer is
- *  kept for the whole restore, and whole-pack reads had grown it to ~25 MiB. */
-const READ_SPAN_BYTES = 4 * 1024 * 1024;
+/** A ranged read spans at most this many bytes (or one blob, if larger): the two read buffers
+ *  are kept for the whole restore, and whole-pack reads had grown one to ~25 MiB. 2 MiB spans
+ *  against 4: a 150k-file restore peaked ~10 MiB lower (three alternating runs), at a speed
+ *  within the runs' noise (docs/decisions.md §34). */
+const READ_SPAN_BYTES = 2 * 1024 * 1024;
 /** Worker threads that open blobs and create and write files: mostly kernel time and
  *  decompression, which spread over cores (docs/decisions.md §29, §31). */
 function fileWriteWorkers(): number {
