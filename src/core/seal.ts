@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { copyInto } from './bytes.js';
 import { IntegrityError } from './errors.js';
 import type { RandomBytes } from './ids.js';
 
@@ -78,11 +79,11 @@ export function openInPlace(key: Uint8Array, sealed: Uint8Array, aad?: Uint8Arra
   try {
     for (let at = 0; at < body.length; at += SEAL_PIECE_BYTES) {
       const piece = decipher.update(body.subarray(at, at + SEAL_PIECE_BYTES));
-      body.set(piece, out);
+      copyInto(body, out, piece);
       out += piece.length;
     }
     const fin = decipher.final();
-    body.set(fin, out);
+    copyInto(body, out, fin);
     out += fin.length;
   } catch (err) {
     throw new IntegrityError('authentication failed: the data was altered or sealed under another key', { cause: err });

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { BatchBuffers } from '../repo/batch-buffers.js';
+import { copyInto } from '../core/bytes.js';
 import { SharedSlab } from '../repo/shared-slab.js';
 import { ID_BYTES } from '../core/ids.js';
 import { PACK_SALT_BYTES } from '../core/pack-format.js';
@@ -456,7 +457,7 @@ function addContent(batch: Batch, content: Content): number {
   const n = batch.blobs.length / BLOB_FIELDS;
   const plain = content instanceof Uint8Array;
   const bytes = plain ? content : content.sealed;
-  batch.buf.set(bytes, batch.used);
+  copyInto(batch.buf, batch.used, bytes);
   // (in the order of BLOB_AT … BLOB_SEALED)
   batch.blobs.push(batch.used, bytes.length, plain ? bytes.length : content.rawLength, plain ? 0 : content.type, plain ? 0 : 1);
   batch.used += bytes.length;

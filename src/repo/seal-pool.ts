@@ -6,6 +6,7 @@ import { ID_BYTES, type PackId } from '../core/ids.js';
 import { type BlobTypeId, expandEntries } from '../core/pack-format.js';
 import type { FinishedPack, StagedPack } from './pack-writer.js';
 import { BatchBuffers } from './batch-buffers.js';
+import { copyInto } from '../core/bytes.js';
 import { SharedSlab } from './shared-slab.js';
 import { workerHeapFromLimits, workerScript } from './worker-script.js';
 
@@ -163,7 +164,7 @@ export class SealPool {
       batch = { buf: at >= 0 ? this.#slab.view(at, want) : this.#buffers.take(data.length), at, used: 0, lengths: [], done: [] };
       this.#open = batch;
     }
-    batch.buf.set(data, batch.used);
+    copyInto(batch.buf, batch.used, data);
     this.#ids.set(id, batch.lengths.length * ID_BYTES);
     batch.used += data.length;
     batch.lengths.push(data.length);
