@@ -1,8 +1,8 @@
 import { IntegrityError } from './errors.js';
 import { ID_BYTES, fromHex, toHex } from './ids.js';
 import type { IndexId, PackId } from './ids.js';
-import { ENTRY_BYTES, PACK_SALT_BYTES, readEntries, writeEntries } from './pack-format.js';
-import type { PackEntry } from './pack-format.js';
+import { ENTRY_BYTES, PACK_SALT_BYTES, readEntries, writeCompactEntries, writeEntries } from './pack-format.js';
+import type { CompactEntries, PackEntry } from './pack-format.js';
 
 /** One pack as an index file lists it: its id, salt and blobs. */
 export interface IndexedPack {
@@ -11,20 +11,38 @@ export interface IndexedPack {
   readonly entries: readonly PackEntry[];
 }
 
+/** One pack with its entries in typed arrays (see CompactEntries): how a writer holds packs
+ *  until it lists them in an index file. */
+export interface CompactIndexedPack extends CompactEntries {
+  readonly packId: PackId;
+  readonly salt: Uint8Array;
+}
+
 /** The plaintext of one index file: packs it describes and index files it replaces (prune). */
 export interface IndexFileContent {
   readonly packs: readonly IndexedPack[];
   readonly supersedes: readonly IndexId[];
 }
 
+/** What encodeIndexFile takes: IndexFileContent, each pack's entries as objects or compact. A
+ *  backup's index writes list ~50k blobs each: an object per entry was ~8 MiB of garbage at
+ *  each, the last at a backup's peak (docs/decisions.md §34). */
+export interface IndexFileInput {
+  readonly packs: readonly (IndexedPack | CompactIndexedPack)[];
+  readonly supersedes: readonly IndexId[];
+}
+
+/** Entries in a pack of either form. */
+const entryCount = (p: IndexedPack | CompactIndexedPack): number => ('entries' in p ? p.entries.length : p.meta.length / 4);
+
 const MAGIC = Buffer.from('CRNI', 'latin1');
 const VERSION = 1;
 
 /** Encodes index file content as binary (docs/format.md): fixed-width records, so a million
  *  blobs load in tens of milliseconds without a JSON parse. */
-export function encodeIndexFile(content: IndexFileContent): Buffer {
+export function encodeIndexFile(content: IndexFileInput): Buffer {
   let size = 8 + 4 + content.supersedes.length * ID_BYTES + 4;
-  for (const p of content.packs) size += ID_BYTES + PACK_SALT_BYTES + 4 + p.entries.length * ENTRY_BYTES;
+  for (const p of content.packs) size += ID_BYTES + PACK_SALT_BYTES + 4 + entryCount(p) * ENTRY_BYTES;
   const out = Buffer.alloc(size);
   MAGIC.copy(out, 0);
   out[4] = VERSION;
@@ -39,8 +57,8 @@ export function encodeIndexFile(content: IndexFileContent): Buffer {
     if (p.salt.length !== PACK_SALT_BYTES) throw new RangeError('pack salt must be 16 bytes');
     out.set(p.salt, o);
     o += PACK_SALT_BYTES;
-    out.writeUInt32LE(p.entries.length, o);
-    o = writeEntries(p.entries, out, o + 4);
+    out.writeUInt32LE(entryCount(p), o);
+    o = 'entries' in p ? writeEntries(p.entries, out, o + 4) : writeCompactEntries(p, out, o + 4);
   }
   return out;
 }

@@ -104,6 +104,20 @@ export function writeEntries(entries: readonly PackEntry[], out: Buffer, at: num
   return o;
 }
 
+/** writeEntries() of CompactEntries, without an object per entry. */
+export function writeCompactEntries(c: CompactEntries, out: Buffer, at: number): number {
+  let o = at;
+  for (let i = 0; i < c.meta.length / 4; i++) {
+    out[o] = c.meta[4 * i]!;
+    out.set(c.ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES), o + 1);
+    out.writeUInt32LE(c.meta[4 * i + 1]!, o + 33);
+    out.writeUInt32LE(c.meta[4 * i + 2]!, o + 37);
+    out.writeUInt32LE(c.meta[4 * i + 3]!, o + 41);
+    o += ENTRY_BYTES;
+  }
+  return o;
+}
+
 /** Reads `count` entries written by writeEntries. */
 export function readEntries(buf: Uint8Array, at: number, count: number): PackEntry[] {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);

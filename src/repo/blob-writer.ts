@@ -3,7 +3,7 @@ import type { CompressionParams } from '../core/codec.js';
 import { isAbortError, wrapError } from '../core/errors.js';
 import { Semaphore } from '../core/bounded.js';
 import { type IndexId, type PackId, type RandomBytes, toHex } from '../core/ids.js';
-import { BlobType, type BlobTypeId, type CompactEntries, compactEntries, expandEntries } from '../core/pack-format.js';
+import { BlobType, type BlobTypeId, type CompactEntries, compactEntries } from '../core/pack-format.js';
 import type { BlobRef, BlobStore, Op } from './blob-store.js';
 import { CompactIndex } from './compact-index.js';
 import { writeIndexFile } from './index-files.js';
@@ -301,15 +301,15 @@ export class BlobWriter {
     this.#unindexed = [];
     this.#indexChain = this.#indexChain.then(async () => {
       try {
-        const indexed = packs.map((p) => ({ packId: p.packId, salt: p.salt, entries: expandEntries(p) }));
-        this.#written.push(await writeIndexFile(this.#store, this.#opts.dataKey, { packs: indexed, supersedes: [] }, this.#opts.random, opts));
-        for (const p of indexed) this.#index.addPack(p.packId, p.salt, p.entries);
+        // entries stay in their typed arrays (no object per blob: ~50k per index write)
+        this.#written.push(await writeIndexFile(this.#store, this.#opts.dataKey, { packs, supersedes: [] }, this.#opts.random, opts));
+        for (const p of packs) this.#index.addCompactPack(p.packId, p.salt, p);
         // those blobs are in the shared index now; #uploaded keeps the others (stored since, or
         // in an index write queued behind this one)
         const written = new Set(packs);
         this.#notIndexed = this.#notIndexed.filter((p) => !written.has(p));
         const uploaded = new CompactIndex();
-        for (const p of this.#notIndexed) uploaded.addPack(p.packId, p.salt, expandEntries(p));
+        for (const p of this.#notIndexed) uploaded.addCompactPack(p.packId, p.salt, p);
         this.#uploaded = uploaded;
       } catch (err) {
         this.#failure ??= wrapError('write index', err);

@@ -1,7 +1,7 @@
 import { grownTo } from '../core/growable.js';
 import { ID_BYTES, toHex } from '../core/ids.js';
 import type { BlobId, PackId } from '../core/ids.js';
-import type { BlobTypeId, PackEntry } from '../core/pack-format.js';
+import type { BlobTypeId, CompactEntries, PackEntry } from '../core/pack-format.js';
 
 /** Where one blob is stored. */
 export interface BlobLocation {
@@ -69,6 +69,25 @@ export class CompactIndex {
 
   /** Records every blob of a pack. Returns how many were new. */
   addPack(packId: PackId, salt: Uint8Array, entries: readonly PackEntry[]): number {
+    const p = this.#packOf(packId, salt);
+    let added = 0;
+    for (const e of entries) if (this.#insert(e.id, e.type, e.offset, e.length, e.rawLength, p)) added++;
+    return added;
+  }
+
+  /** addPack() of entries in typed arrays (see CompactEntries), without an object per entry. */
+  addCompactPack(packId: PackId, salt: Uint8Array, c: CompactEntries): number {
+    const p = this.#packOf(packId, salt);
+    let added = 0;
+    for (let i = 0; i < c.meta.length / 4; i++) {
+      const m = c.meta;
+      if (this.#insert(c.ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES), m[4 * i]! as BlobTypeId, m[4 * i + 1]!, m[4 * i + 2]!, m[4 * i + 3]!, p)) added++;
+    }
+    return added;
+  }
+
+  /** The number of pack `packId`, recorded on first sight. */
+  #packOf(packId: PackId, salt: Uint8Array): number {
     let p = this.#packNumber.get(packId);
     if (p === undefined) {
       p = this.#packIds.length;
@@ -76,9 +95,7 @@ export class CompactIndex {
       this.#salts.push(Uint8Array.from(salt));
       this.#packNumber.set(packId, p);
     }
-    let added = 0;
-    for (const e of entries) if (this.#insert(e, p)) added++;
-    return added;
+    return p;
   }
 
   /** True when the blob with these 32 id bytes is indexed. */
@@ -162,16 +179,16 @@ export class CompactIndex {
     }
   }
 
-  #insert(e: PackEntry, pack: number): boolean {
-    if (this.#find(e.id) !== EMPTY) return false;
+  #insert(id: Uint8Array, type: BlobTypeId, offset: number, length: number, rawLength: number, pack: number): boolean {
+    if (this.#find(id) !== EMPTY) return false;
     if (this.#count === this.#pack.length) this.#resize(Math.ceil(this.#pack.length * 1.5));
     const i = this.#count++;
-    this.#ids.set(e.id, i * ID_BYTES);
+    this.#ids.set(id, i * ID_BYTES);
     this.#pack[i] = pack;
-    this.#offset[i] = e.offset;
-    this.#length[i] = e.length;
-    this.#rawLength[i] = e.rawLength;
-    this.#type[i] = e.type;
+    this.#offset[i] = offset;
+    this.#length[i] = length;
+    this.#rawLength[i] = rawLength;
+    this.#type[i] = type;
     this.#place(i);
     return true;
   }

@@ -1,6 +1,6 @@
 import { wrapError } from '../core/errors.js';
 import type { IndexId, RandomBytes } from '../core/ids.js';
-import { type IndexFileContent, decodeIndexFile, encodeIndexFile } from '../core/index-format.js';
+import { type IndexFileContent, type IndexFileInput, decodeIndexFile, encodeIndexFile } from '../core/index-format.js';
 import { mapBounded } from '../core/bounded.js';
 import type { BlobStore, Op } from './blob-store.js';
 import { CompactIndex } from './compact-index.js';
@@ -10,7 +10,7 @@ import { getSealedFile, putSealedFile } from './sealed-files.js';
 const LOAD_CONCURRENCY = 8;
 
 /** Seals and stores one index file; its name is the hash of its bytes. */
-export async function writeIndexFile(store: Pick<BlobStore, 'put'>, dataKey: Uint8Array, content: IndexFileContent, random: RandomBytes, opts: Op = {}): Promise<IndexId> {
+export async function writeIndexFile(store: Pick<BlobStore, 'put'>, dataKey: Uint8Array, content: IndexFileInput, random: RandomBytes, opts: Op = {}): Promise<IndexId> {
   return (await putSealedFile(store, 'index', 'index', dataKey, encodeIndexFile(content), random, opts)) as IndexId;
 }
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { IntegrityError } from '../../src/core/errors.js';
 import type { IndexId, PackId } from '../../src/core/ids.js';
 import { type IndexFileContent, decodeIndexFile, encodeIndexFile } from '../../src/core/index-format.js';
-import { BlobType } from '../../src/core/pack-format.js';
+import { BlobType, compactEntries } from '../../src/core/pack-format.js';
 import { hexDump } from './fixtures.js';
 
 const hex32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
@@ -45,6 +45,15 @@ const GOLDEN: IndexFileContent = {
 };
 
 describe('encodeIndexFile / decodeIndexFile', () => {
+  it('encodes packs with compact entries to the same bytes as with entry objects', () => {
+    fc.assert(
+      fc.property(contentArb, (c) => {
+        const compact = { supersedes: c.supersedes, packs: c.packs.map((p, k) => (k % 2 === 0 ? { packId: p.packId, salt: p.salt, ...compactEntries(p.entries) } : p)) };
+        expect(encodeIndexFile(compact).equals(encodeIndexFile(c))).toBe(true);
+      }),
+    );
+  });
+
   it('round-trips any content', () => {
     fc.assert(
       fc.property(contentArb, (c) => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { PackId } from '../../src/core/ids.js';
-import { BlobType, type BlobTypeId, type PackEntry } from '../../src/core/pack-format.js';
+import { BlobType, type BlobTypeId, type PackEntry, compactEntries } from '../../src/core/pack-format.js';
 import { CompactIndex } from '../../src/repo/compact-index.js';
 import { xorshiftBytes } from '../core/fixtures.js';
 
@@ -43,6 +43,19 @@ describe('CompactIndex', () => {
     }
     expect(found).toBe(0);
   }, 30_000);
+
+  it('records packs given as compact entries as it does entry objects, duplicates ignored', () => {
+    const ids = xorshiftBytes(32 * 5000, 91);
+    const a = new CompactIndex();
+    const b = new CompactIndex();
+    expect(a.addPack(packId(1), salt(1), entries(ids, 3000))).toBe(3000);
+    expect(b.addCompactPack(packId(1), salt(1), compactEntries(entries(ids, 3000)))).toBe(3000);
+    // 1000 seen before, 1000 new
+    expect(a.addPack(packId(2), salt(2), entries(ids, 2000, 2000))).toBe(1000);
+    expect(b.addCompactPack(packId(2), salt(2), compactEntries(entries(ids, 2000, 2000)))).toBe(1000);
+    expect([...b.entries()].map((e) => JSON.stringify({ ...e, id: Buffer.from(e.id).toString('hex') }))).toEqual([...a.entries()].map((e) => JSON.stringify({ ...e, id: Buffer.from(e.id).toString('hex') })));
+    expect(b.lookup(ids.subarray(32 * 2500, 32 * 2501))).toEqual(a.lookup(ids.subarray(32 * 2500, 32 * 2501)));
+  });
 
   it('keeps the first location of a duplicate id and ignores later ones', () => {
     const ids = randomBytes(3 * 32);
