@@ -1,9 +1,8 @@
 /** Copies `src` into `dst` at `at` with libc's memcpy: for `dst` a view of shared memory (a
  *  slab's), or any array. V8's TypedArray.set() (and Buffer.copy, which calls it) copies into
- *  shared memory word by word
- *  with relaxed atomics: copying a backup's 2.9 GB of chunks into the slab that way took 2.7%
- *  of its cpu samples, twice what the same copy into unshared memory had taken. Buffer.fill
- *  with a buffer as long as the range is one native memcpy. */
+ *  shared memory word by word with relaxed atomics: copying a backup's 2.9 GB of chunks into
+ *  the slab that way took 2.7% of its cpu samples, twice what the same copy into unshared
+ *  memory had taken. Buffer.fill with a buffer as long as the range is one native memcpy. */
 export function copyInto(dst: Uint8Array, at: number, src: Uint8Array): void {
   if (src.length === 0) return;
   (Buffer.isBuffer(dst) ? dst : Buffer.from(dst.buffer, dst.byteOffset, dst.byteLength)).fill(src, at, at + src.length);

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { type DecipherGCM, createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { copyInto } from './bytes.js';
 import { IntegrityError } from './errors.js';
 import type { RandomBytes } from './ids.js';
@@ -47,20 +47,26 @@ export function sealPieces(key: Uint8Array, parts: readonly Uint8Array[], random
 /** Opens a sealed message; rejects with IntegrityError when it was altered, truncated, sealed
  *  under another key, or bound to another `aad`. */
 export function open(key: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Buffer {
-  if (sealed.length < SEAL_OVERHEAD) throw new IntegrityError(`sealed message of ${sealed.length} bytes is shorter than its overhead`);
-  const nonce = sealed.subarray(0, NONCE_BYTES);
-  const tag = sealed.subarray(sealed.length - TAG_BYTES);
-  const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-  decipher.setAuthTag(tag);
-  if (aad) decipher.setAAD(aad);
+  const { decipher, body } = decipherOf(key, sealed, aad);
   try {
-    const body = decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES));
+    const plain = decipher.update(body);
     const fin = decipher.final();
-    return fin.length === 0 ? body : Buffer.concat([body, fin]);
+    return fin.length === 0 ? plain : Buffer.concat([plain, fin]);
   } catch (err) {
-    throw new IntegrityError('authentication failed: the data was altered or sealed under another key', { cause: err });
+    throw authFailed(err);
   }
 }
+
+/** The decipher of a sealed message (its nonce, tag and `aad` set), and its ciphertext. */
+function decipherOf(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array | undefined): { decipher: DecipherGCM; body: Uint8Array } {
+  if (sealed.length < SEAL_OVERHEAD) throw new IntegrityError(`sealed message of ${sealed.length} bytes is shorter than its overhead`);
+  const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+  if (aad) decipher.setAAD(aad);
+  return { decipher, body: sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES) };
+}
+
+const authFailed = (err: unknown): IntegrityError => new IntegrityError('authentication failed: the data was altered or sealed under another key', { cause: err });
 
 /**
  * open() that writes the plaintext over the ciphertext in `sealed` and returns a view of it:
@@ -70,11 +76,7 @@ export function open(key: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Buf
  * also when it throws. Throws IntegrityError as open() does.
  */
 export function openInPlace(key: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array {
-  if (sealed.length < SEAL_OVERHEAD) throw new IntegrityError(`sealed message of ${sealed.length} bytes is shorter than its overhead`);
-  const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
-  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-  if (aad) decipher.setAAD(aad);
-  const body = sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES);
+  const { decipher, body } = decipherOf(key, sealed, aad);
   let out = 0;
   try {
     for (let at = 0; at < body.length; at += SEAL_PIECE_BYTES) {
@@ -86,7 +88,7 @@ export function openInPlace(key: Uint8Array, sealed: Uint8Array, aad?: Uint8Arra
     copyInto(body, out, fin);
     out += fin.length;
   } catch (err) {
-    throw new IntegrityError('authentication failed: the data was altered or sealed under another key', { cause: err });
+    throw authFailed(err);
   }
   return body.subarray(0, out);
 }

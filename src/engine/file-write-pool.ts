@@ -1,7 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { BatchBuffers } from '../repo/batch-buffers.js';
 import { copyInto } from '../core/bytes.js';
-import { SharedSlab } from '../repo/shared-slab.js';
 import { ID_BYTES } from '../core/ids.js';
 import { PACK_SALT_BYTES } from '../core/pack-format.js';
 import type { SealedBlobInfo } from '../repo/blob-reader.js';
@@ -206,9 +205,8 @@ export class FileWritePool {
   #failure: Error | undefined;
   #broken: Error | undefined;
   #closed = false;
-  /** Where batches are written (see SharedSlab). */
-  readonly #slab: SharedSlab;
-  /** For batches the slab has no room for: one per worker and two larger. */
+  /** Where batches are written: the slab, and for batches it has no room for, one buffer per
+   *  worker and two larger kept. */
   readonly #buffers: BatchBuffers;
 
   /** `owners`: set each file's uid and gid (restores as root). `init`: the keys of sealed
@@ -220,13 +218,12 @@ export class FileWritePool {
     this.#owners = owners;
     this.#init = init;
     this.#script = script;
-    this.#slab = new SharedSlab(slabBytes);
-    this.#buffers = new BatchBuffers(BATCH_BYTES, workers, 2);
+    this.#buffers = new BatchBuffers(BATCH_BYTES, slabBytes, workers, 2);
   }
 
   /** Bytes of the slab lent out to batches not yet written. */
   get slabBytesInUse(): number {
-    return this.#slab.bytesTaken;
+    return this.#buffers.slabBytesInUse;
   }
 
   /** True while write() may be called without waiting for room first. */
@@ -275,9 +272,7 @@ export class FileWritePool {
       batch = undefined;
     }
     if (!batch) {
-      const want = Math.max(BATCH_BYTES, bytes);
-      const at = this.#slab.take(want);
-      batch = { buf: at >= 0 ? this.#slab.view(at, want) : this.#buffers.take(bytes), at, used: 0, blobs: [], blobIds: slot.blobIds, packIds: [], lastContent: undefined, lastBlob: -1, paths: slot.paths, pathsUsed: 0, pathLengths: [], meta: [], done: [] };
+      batch = { ...this.#buffers.room(bytes), used: 0, blobs: [], blobIds: slot.blobIds, packIds: [], lastContent: undefined, lastBlob: -1, paths: slot.paths, pathsUsed: 0, pathLengths: [], meta: [], done: [] };
       slot.open = batch;
     }
     const blob = content === undefined ? -1 : batch.lastContent === content ? batch.lastBlob : addContent(batch, content);
@@ -348,14 +343,14 @@ export class FileWritePool {
     }
     const seq = ++this.#seq;
     slot.batches.set(seq, { bytes: batch.used, at: batch.at, done: batch.done });
-    // a slab run shrinks to what the batch holds
     this.#inFlight += batch.used;
     const paths = batch.paths.buffer.slice(batch.paths.byteOffset, batch.paths.byteOffset + batch.pathsUsed) as ArrayBuffer;
     const blobIds = Uint8Array.from(batch.blobIds.subarray(0, (batch.blobs.length / BLOB_FIELDS) * BLOB_ID_BYTES));
     // (both copied: the next batch fills them again, as grown by this one)
     slot.paths = batch.paths;
     slot.blobIds = batch.blobIds;
-    if (batch.at >= 0) this.#slab.release(batch.at, batch.buf.length, batch.used);
+    // a slab run shrinks to what the batch holds
+    this.#buffers.shrink(batch, batch.used);
     const own = batch.at < 0 ? (batch.buf.buffer as ArrayBuffer) : undefined;
     const msg: ToFileWriter = {
       seq,
@@ -384,7 +379,7 @@ export class FileWritePool {
     // trackUnmanagedFds (Node's default, set for the files of parts left open): a worker's
     // descriptors are closed when it exits
     workerHeapFromLimits();
-    const worker = new Worker(this.#script, { workerData: { ...this.#init, slab: this.#slab.buffer } satisfies FileWriterData, name: 'cairn-write', trackUnmanagedFds: true, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+    const worker = new Worker(this.#script, { workerData: { ...this.#init, slab: this.#buffers.slab } satisfies FileWriterData, name: 'cairn-write', trackUnmanagedFds: true, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
     worker.unref();
     const slot: Slot = { worker, batches: new Map(), open: undefined, paths: Buffer.allocUnsafeSlow(64 * 1024), blobIds: Buffer.allocUnsafeSlow(64 * BLOB_ID_BYTES) };
     worker.on('message', (msg: FromFileWriter) => this.#onDone(slot, msg));
@@ -400,8 +395,7 @@ export class FileWritePool {
     if (!b) return;
     slot.batches.delete(msg.seq);
     this.#inFlight -= b.bytes;
-    if (b.at >= 0) this.#slab.release(b.at, b.bytes);
-    else if (msg.buf) this.#buffers.giveBack(msg.buf);
+    this.#buffers.release(b.at, b.bytes, msg.buf);
     let k = 0;
     let c = 0;
     for (let i = 0; i < b.done.length; i++) {

@@ -79,8 +79,8 @@ export class CompactIndex {
   addCompactPack(packId: PackId, salt: Uint8Array, c: CompactEntries): number {
     const p = this.#packOf(packId, salt);
     let added = 0;
-    for (let i = 0; i < c.meta.length / 4; i++) {
-      const m = c.meta;
+    const m = c.meta;
+    for (let i = 0; i < m.length / 4; i++) {
       if (this.#insert(c.ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES), m[4 * i]! as BlobTypeId, m[4 * i + 1]!, m[4 * i + 2]!, m[4 * i + 3]!, p)) added++;
     }
     return added;

@@ -7,7 +7,6 @@ import { type BlobTypeId, expandEntries } from '../core/pack-format.js';
 import type { FinishedPack, StagedPack } from './pack-writer.js';
 import { BatchBuffers } from './batch-buffers.js';
 import { copyInto } from '../core/bytes.js';
-import { SharedSlab } from './shared-slab.js';
 import { workerHeapFromLimits, workerScript } from './worker-script.js';
 
 /** What a seal worker is started with. */
@@ -121,8 +120,7 @@ export class SealPool {
   readonly #queue: Batch[] = [];
   /** The open batch's ids (one batch is open at a time; each send copies out what it holds). */
   readonly #ids = Buffer.allocUnsafeSlow(BATCH_BLOBS * ID_BYTES);
-  readonly #slab: SharedSlab;
-  readonly #buffers = new BatchBuffers(BATCH_BYTES, SPARE_BUFFERS);
+  readonly #buffers: BatchBuffers;
   #sendScheduled = false;
   #seq = 0;
   #failure: { err: unknown } | undefined;
@@ -134,7 +132,7 @@ export class SealPool {
   /** `slabBytes`: the slab's size (tests give a small one). */
   constructor(init: SealWorkerInit, workers: number, onPack: (pack: FinishedPack | StagedPack) => void, slabBytes = SLAB_BYTES) {
     if (!(workers >= 1)) throw new RangeError(`seal workers must be ≥ 1, got ${workers}`);
-    this.#slab = new SharedSlab(slabBytes);
+    this.#buffers = new BatchBuffers(BATCH_BYTES, slabBytes, SPARE_BUFFERS);
     this.#init = init;
     this.#size = workers;
     this.#onPack = onPack;
@@ -159,9 +157,7 @@ export class SealPool {
       batch = undefined;
     }
     if (!batch) {
-      const want = Math.max(BATCH_BYTES, data.length);
-      const at = this.#slab.take(want);
-      batch = { buf: at >= 0 ? this.#slab.view(at, want) : this.#buffers.take(data.length), at, used: 0, lengths: [], done: [] };
+      batch = { ...this.#buffers.room(data.length), used: 0, lengths: [], done: [] };
       this.#open = batch;
     }
     copyInto(batch.buf, batch.used, data);
@@ -202,7 +198,7 @@ export class SealPool {
       this.#fail(err);
       return true;
     }
-    this.#giveBack(batch.at, batch.used, batch.buf.buffer);
+    this.#buffers.release(batch.at, batch.used, batch.buf.buffer);
     for (let k = 0; k < batch.done.length; k++) batch.done[k]!(undefined, sealed[k]!);
     return true;
   }
@@ -230,7 +226,7 @@ export class SealPool {
 
   /** Bytes of the slab lent out to batches not yet sealed. */
   get slabBytesInUse(): number {
-    return this.#slab.bytesTaken;
+    return this.#buffers.slabBytesInUse;
   }
 
   /** True when blobs were added since the last flush: closing now would lose them. */
@@ -276,11 +272,7 @@ export class SealPool {
       return;
     }
     batch.ids = (this.#ids.buffer as ArrayBuffer).slice(0, batch.lengths.length * ID_BYTES);
-    if (batch.at >= 0) {
-      // the slab run shrinks to what the batch holds
-      this.#slab.release(batch.at, batch.buf.length, batch.used);
-      batch.buf = batch.buf.subarray(0, batch.used);
-    }
+    batch.buf = this.#buffers.shrink(batch, batch.used);
     this.#queue.push(batch);
     this.#dispatch(false);
   }
@@ -317,11 +309,6 @@ export class SealPool {
     slot.worker.postMessage({ t: 'batch', seq, ids, lengths, at: -1, buf } satisfies ToSealWorker, [buf, ids]);
   }
 
-  /** Gives back a sealed batch's memory: its slab run (at ≥ 0, `used` bytes), or its buffer. */
-  #giveBack(at: number, used: number, buf: ArrayBufferLike | undefined): void {
-    if (at >= 0) this.#slab.release(at, used);
-    else if (buf) this.#buffers.giveBack(buf as ArrayBuffer);
-  }
 
   /** The worker with the fewest bytes outstanding, started on first need. */
   #pick(): Slot {
@@ -335,7 +322,7 @@ export class SealPool {
     // a small young generation: a worker's garbage is a few views and entries per blob, and the
     // default (16 MiB semi-spaces) only held pages (measured: 25 MiB of new space at peak)
     workerHeapFromLimits();
-    const worker = new Worker(workerScript(import.meta.url, 'seal-worker.js'), { workerData: { ...this.#init, slab: this.#slab.buffer } satisfies SealWorkerData, name: 'cairn-seal', resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+    const worker = new Worker(workerScript(import.meta.url, 'seal-worker.js'), { workerData: { ...this.#init, slab: this.#buffers.slab } satisfies SealWorkerData, name: 'cairn-seal', resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     // a worker never keeps the process alive: an abandoned pool must not hang the CLI
     worker.unref();
     const slot: Slot = { worker, outstanding: 0, batches: new Map(), flushes: new Map(), discards: new Map(), exited: false };
@@ -363,7 +350,7 @@ export class SealPool {
         if (!b) return;
         slot.batches.delete(msg.seq);
         slot.outstanding -= b.bytes;
-        this.#giveBack(b.at, b.bytes, msg.buf);
+        this.#buffers.release(b.at, b.bytes, msg.buf);
         for (let i = 0; i < b.done.length; i++) b.done[i]!(undefined, msg.sealed[i]!);
         this.#dispatch(false);
         return;
