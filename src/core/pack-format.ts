@@ -75,10 +75,17 @@ export function packKey(dataKey: Uint8Array, salt: Uint8Array): Buffer {
 /** The associated data that binds a sealed blob to its type and id, so a blob cannot be swapped
  *  for another inside or across packs without open() failing. */
 export function blobAad(type: BlobTypeId, id: Uint8Array): Buffer {
-  const aad = Buffer.allocUnsafe(1 + ID_BYTES);
-  aad[0] = type;
-  aad.set(id, 1);
-  return aad;
+  return blobAadInto(Buffer.allocUnsafe(BLOB_AAD_BYTES), type, id);
+}
+
+/** The length of a blob's associated data. */
+export const BLOB_AAD_BYTES = 1 + ID_BYTES;
+
+/** blobAad() written into `out` (BLOB_AAD_BYTES long), which it returns. */
+export function blobAadInto<T extends Uint8Array>(out: T, type: BlobTypeId, id: Uint8Array): T {
+  out[0] = type;
+  out.set(id, 1);
+  return out;
 }
 
 /** The preamble of a new pack. */

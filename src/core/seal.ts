@@ -25,24 +25,50 @@ export function sealParts(key: Uint8Array, parts: readonly Uint8Array[], random:
 export const SEAL_PIECE_BYTES = 64 * 1024;
 
 /** sealParts() as the pieces whose concatenation is the sealed message (nonce, ciphertext
- *  pieces, tag), for a caller that copies them into a larger buffer anyway (a pack). The
- *  ciphertext comes in pieces of at most SEAL_PIECE_BYTES: node:crypto returns a new buffer per
- *  call, and one per 0.5-8 MiB chunk, dead as soon as it was copied into its pack, left a
- *  sealing thread's malloc heap full of free holes of every size until the next GC; pieces of
- *  one size are reused as they are freed (docs/decisions.md §34). */
+ *  pieces, tag), for a caller that copies them into a larger buffer at once (a pack): the
+ *  nonce piece is this thread's scratch, overwritten by the next call. The ciphertext comes in
+ *  pieces of at most SEAL_PIECE_BYTES: node:crypto returns a new buffer per call, and one per
+ *  0.5-8 MiB chunk, dead as soon as it was copied into its pack, left a sealing thread's malloc
+ *  heap full of free holes of every size until the next GC; pieces of one size are reused as
+ *  they are freed (docs/decisions.md §34). Parts shorter than a piece are gathered into one
+ *  piece (a blob's codec byte and body: one cipher call, not two), and the nonce goes to
+ *  node:crypto from memory outside V8's heap: each buffer node:crypto returns, and each small
+ *  array it is given from V8's heap, is a malloc (§35). */
 export function sealPieces(key: Uint8Array, parts: readonly Uint8Array[], random: RandomBytes, aad?: Uint8Array): Uint8Array[] {
-  const nonce = random(NONCE_BYTES);
+  const scratch = (sealScratch ??= { nonce: Buffer.allocUnsafeSlow(NONCE_BYTES), gather: Buffer.allocUnsafeSlow(SEAL_PIECE_BYTES) });
+  const nonce = scratch.nonce;
+  nonce.set(random(NONCE_BYTES));
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
   if (aad) cipher.setAAD(aad);
   const pieces: Uint8Array[] = [nonce];
+  const gather = scratch.gather;
+  let gathered = 0;
   for (const p of parts) {
-    for (let at = 0; at < p.length; at += SEAL_PIECE_BYTES) pieces.push(cipher.update(p.subarray(at, at + SEAL_PIECE_BYTES)));
+    let at = 0;
+    if (gathered > 0) {
+      at = Math.min(p.length, SEAL_PIECE_BYTES - gathered);
+      copyInto(gather, gathered, p.subarray(0, at));
+      gathered += at;
+      if (gathered === SEAL_PIECE_BYTES) {
+        pieces.push(cipher.update(gather));
+        gathered = 0;
+      }
+    }
+    for (; p.length - at >= SEAL_PIECE_BYTES; at += SEAL_PIECE_BYTES) pieces.push(cipher.update(p.subarray(at, at + SEAL_PIECE_BYTES)));
+    if (at < p.length) {
+      copyInto(gather, gathered, p.subarray(at));
+      gathered += p.length - at;
+    }
   }
+  if (gathered > 0) pieces.push(cipher.update(gather.subarray(0, gathered)));
   const fin = cipher.final();
   if (fin.length > 0) pieces.push(fin);
   pieces.push(cipher.getAuthTag());
   return pieces;
 }
+
+/** sealPieces()'s buffers on this thread (module state is per thread). */
+let sealScratch: { readonly nonce: Buffer; readonly gather: Buffer } | undefined;
 
 /** Opens a sealed message; rejects with IntegrityError when it was altered, truncated, sealed
  *  under another key, or bound to another `aad`. */

@@ -1,7 +1,7 @@
 import { type CompressionParams, encode, encodeSync } from '../core/codec.js';
 import { plainHash } from '../core/hash.js';
 import { ID_BYTES, type PackId, type RandomBytes } from '../core/ids.js';
-import { BlobType, type BlobTypeId, ENTRY_BYTES, PACK_PREAMBLE_BYTES, PACK_SALT_BYTES, PACK_TRAILER_BYTES, type PackEntry, blobAad, packFooter, packKey, packPreamble } from '../core/pack-format.js';
+import { BlobType, type BlobTypeId, ENTRY_BYTES, PACK_PREAMBLE_BYTES, PACK_SALT_BYTES, PACK_TRAILER_BYTES, type PackEntry, BLOB_AAD_BYTES, blobAadInto, packFooter, packKey, packPreamble } from '../core/pack-format.js';
 import { SEAL_OVERHEAD, sealPieces } from '../core/seal.js';
 import type { IndexedPack } from '../core/index-format.js';
 
@@ -41,6 +41,10 @@ export const PACK_SLACK_BYTES = 9 * 1024 * 1024;
 /** A new pack's first buffer: doubled as the pack grows, so a run's few tree blobs do not cost
  *  a 25 MiB buffer. */
 const FIRST_BUFFER_BYTES = 256 * 1024;
+
+/** A blob's codec byte, by codec, made once: each small array handed to node:crypto from V8's
+ *  heap costs a malloc (see sealPieces). */
+const CODEC_BYTES: readonly Uint8Array[] = [0, 1, 2].map((c) => Buffer.from([c]));
 
 const footerBytes = (count: number): number => SEAL_OVERHEAD + 4 + count * ENTRY_BYTES + PACK_TRAILER_BYTES;
 
@@ -109,6 +113,8 @@ export class PackBuilder<P extends IndexedPack = FinishedPack> {
   /** Where the next blob goes (the preamble comes first). */
   #at = PACK_PREAMBLE_BYTES;
   #entries: PackEntry[] = [];
+  /** The aad of the blob being sealed (see blobAad): node:crypto takes it in at once. */
+  readonly #aad = Buffer.allocUnsafeSlow(BLOB_AAD_BYTES);
 
   /** `output`: where packs go; without one they are built in memory. */
   constructor(dataKey: Uint8Array, random: RandomBytes, targetBytes: number, output?: PackOutput<P>) {
@@ -159,7 +165,7 @@ export class PackBuilder<P extends IndexedPack = FinishedPack> {
   /** Seals an already encoded blob into the current pack, whatever its size (add() is what
    *  writers call); returns its sealed length. */
   addEncoded(type: BlobTypeId, id: Uint8Array, codec: number, body: Uint8Array, rawLength: number): number {
-    const sealed = sealPieces(this.#key, [Uint8Array.of(codec), body], this.#random, blobAad(type, id));
+    const sealed = sealPieces(this.#key, [CODEC_BYTES[codec] ?? Uint8Array.of(codec), body], this.#random, blobAadInto(this.#aad, type, id));
     let length = 0;
     for (const p of sealed) length += p.length;
     const reserve = footerBytes(this.#entries.length + 1);

@@ -19,9 +19,42 @@ describe('seal / open', () => {
     const head = Uint8Array.of(2);
     const body = randomBytes(3 * SEAL_PIECE_BYTES + 1000);
     const pieces = sealPieces(key, [head, body], random);
-    // nonce, the head's piece, four of the body's, the tag
-    expect(pieces.map((p) => p.length)).toEqual([NONCE_BYTES, 1, SEAL_PIECE_BYTES, SEAL_PIECE_BYTES, SEAL_PIECE_BYTES, 1000, TAG_BYTES]);
+    // nonce, the head gathered with the body's first bytes, two whole pieces of the body, its
+    // tail, the tag
+    expect(pieces.map((p) => p.length)).toEqual([NONCE_BYTES, SEAL_PIECE_BYTES, SEAL_PIECE_BYTES, SEAL_PIECE_BYTES, 1001, TAG_BYTES]);
     expect(Buffer.compare(open(key, Buffer.concat(pieces)), Buffer.concat([head, body]))).toBe(0);
+  });
+
+  it('gathers parts shorter than a piece into one cipher call, across part boundaries', () => {
+    const key = randomBytes(32);
+    const small = [Uint8Array.of(2), randomBytes(4096)];
+    expect(sealPieces(key, small, random).map((p) => p.length)).toEqual([NONCE_BYTES, 4097, TAG_BYTES]);
+    // many parts, some empty, crossing a piece boundary between them
+    const parts = [randomBytes(SEAL_PIECE_BYTES - 10), new Uint8Array(0), randomBytes(7), randomBytes(20), randomBytes(2 * SEAL_PIECE_BYTES), randomBytes(3)];
+    const pieces = sealPieces(key, parts, random);
+    expect(pieces.map((p) => p.length)).toEqual([NONCE_BYTES, SEAL_PIECE_BYTES, SEAL_PIECE_BYTES, SEAL_PIECE_BYTES, 20, TAG_BYTES]);
+    expect(Buffer.compare(open(key, Buffer.concat(pieces)), Buffer.concat(parts))).toBe(0);
+  });
+
+  it('seals any split of a message into parts as the whole message', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 3 * SEAL_PIECE_BYTES }), { maxLength: 6 }), aadArb, (lengths, aad) => {
+        const key = randomBytes(32);
+        const parts = lengths.map((n) => randomBytes(n));
+        const pieces = sealPieces(key, parts, random, aad);
+        expect(pieces.slice(1, -1).every((p) => p.length > 0 && p.length <= SEAL_PIECE_BYTES)).toBe(true);
+        expect(Buffer.compare(open(key, Buffer.concat(pieces), aad), Buffer.concat(parts))).toBe(0);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('gives the nonce in this thread\'s scratch: the next call overwrites it', () => {
+    const key = randomBytes(32);
+    const first = sealPieces(key, [randomBytes(10)], random);
+    const nonce = Buffer.from(first[0]!);
+    sealPieces(key, [randomBytes(10)], random);
+    expect(Buffer.compare(first[0]!, nonce)).not.toBe(0);
   });
 
   it('opens in place: the plaintext written over the ciphertext, a view of the sealed bytes', () => {
