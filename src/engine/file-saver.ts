@@ -102,6 +102,23 @@ function allZero(chunk: Buffer): boolean {
   return true;
 }
 
+/** Reads `fd` from its current offset to its end into `buf`, one byte longer than the size
+ *  the file was stat'ed at: what was read, or undefined when it filled `buf` (the file grew; the
+ *  caller reads it another way). A read that stops short at exactly the stat'ed size is the
+ *  file's end, as a short read of a regular file is: no second read of 0 bytes to see it (one
+ *  system call fewer per small file); should the file have grown meanwhile, what is saved is
+ *  the file as it was stat'ed. */
+function readWhole(fd: number, buf: Buffer): Buffer | undefined {
+  let n = 0;
+  for (;;) {
+    const got = readSync(fd, buf, n, buf.length - n, null);
+    if (got === 0) return buf.subarray(0, n);
+    n += got;
+    if (n === buf.length - 1) return buf.subarray(0, n);
+    if (n === buf.length) return undefined;
+  }
+}
+
 /** Reads files, cuts them into chunks, and hands chunks that the repository lacks to the blob
  *  writer without waiting for them to be sealed. All-zero chunks become holes and are never
  *  stored. Call drain() before flushing the writer. */
@@ -144,7 +161,7 @@ export class FileSaver {
       await this.#budget.acquire(reserved);
       let small: Buffer | undefined;
       try {
-        small = this.#readSmall(path, sizeHint, this.#writer.copiesData);
+        small = this.#readSmall(path, this.#smallBuffer(sizeHint, this.#writer.copiesData));
       } catch (err) {
         this.#budget.release(reserved);
         throw err;
@@ -170,12 +187,21 @@ export class FileSaver {
    *  it cannot (the caller then calls save(), which waits or reads in parts); throws what reading
    *  throws. */
   saveSmallNow(path: BytePath, sizeHint: number, opts: Op = {}): SavedContent | undefined {
+    return this.#smallNow(sizeHint, opts, (buf) => this.#readSmall(path, buf));
+  }
+
+  /** saveSmallNow() of a file the caller has opened (`fd`, left open) and fstat'ed. */
+  saveSmallNowFd(fd: number, sizeHint: number, opts: Op = {}): SavedContent | undefined {
+    return this.#smallNow(sizeHint, opts, (buf) => readWhole(fd, buf));
+  }
+
+  #smallNow(sizeHint: number, opts: Op, read: (buf: Buffer) => Buffer | undefined): SavedContent | undefined {
     if (sizeHint >= Math.min(SMALL_FILE_BYTES, this.#params.minSizeBytes) || !this.#writer.copiesData || this.#failure) return undefined;
     const reserved = sizeHint + 1;
     if (!this.#budget.tryAcquire(reserved)) return undefined;
     let small: Buffer | undefined;
     try {
-      small = this.#readSmall(path, sizeHint, true);
+      small = read(this.#smallBuffer(sizeHint, true));
     } catch (err) {
       this.#budget.release(reserved);
       throw err;
@@ -189,23 +215,20 @@ export class FileSaver {
     return { content, sizeBytes: small.length };
   }
 
-  /** Reads a small file whole with synchronous calls (see SMALL_FILE_BYTES), or returns
-   *  undefined when it has grown past the size where it is one chunk. */
-  #readSmall(path: BytePath, sizeHint: number, shared: boolean): Buffer | undefined {
+  /** A buffer to read a small file of `sizeHint` bytes into, one byte longer to see growth:
+   *  the one shared buffer when `shared` (see #smallBuf), else a buffer of its own. */
+  #smallBuffer(sizeHint: number, shared: boolean): Buffer {
+    if (!shared) return Buffer.allocUnsafe(sizeHint + 1);
+    if (!this.#smallBuf || this.#smallBuf.length < sizeHint + 1) this.#smallBuf = Buffer.allocUnsafeSlow(Math.max(sizeHint + 1, SMALL_FILE_BYTES + 1));
+    return this.#smallBuf.subarray(0, sizeHint + 1);
+  }
+
+  /** Reads a small file whole into `buf` with synchronous calls (see SMALL_FILE_BYTES), or
+   *  returns undefined when it has grown past the size where it is one chunk. */
+  #readSmall(path: BytePath, buf: Buffer): Buffer | undefined {
     const fd = openSync(toFsPath(path), constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
-      let buf: Buffer;
-      if (shared) {
-        if (!this.#smallBuf || this.#smallBuf.length < sizeHint + 1) this.#smallBuf = Buffer.allocUnsafeSlow(Math.max(sizeHint + 1, SMALL_FILE_BYTES + 1));
-        buf = this.#smallBuf.subarray(0, sizeHint + 1);
-      } else buf = Buffer.allocUnsafe(sizeHint + 1);
-      let n = 0;
-      for (;;) {
-        const got = readSync(fd, buf, n, buf.length - n, null);
-        if (got === 0) return buf.subarray(0, n);
-        n += got;
-        if (n === buf.length) return undefined;
-      }
+      return readWhole(fd, buf);
     } finally {
       closeSync(fd);
     }
@@ -307,7 +330,7 @@ export class FileSaver {
     const hex = this.#hasher.id(chunk);
     const id = fromHex(hex);
     content.push(hex);
-    if (this.#writer.known(id, hex)) return;
+    if (this.#writer.known(id)) return;
     await this.#budget.acquire(n);
     // a chunk in the reused read buffer is copied, unless the writer copies it before save() returns
     this.#hand(id, hex, this.#writer.copiesData ? chunk : Buffer.from(chunk), n, opts);
@@ -327,13 +350,9 @@ export class FileSaver {
       return;
     }
     const hex = this.#hasher.id(chunk);
-    const id = fromHex(hex);
     content.push(hex);
-    if (this.#writer.known(id, hex)) {
-      this.#budget.release(reserved);
-      return;
-    }
-    this.#hand(id, hex, chunk, reserved, opts);
+    // a known blob is not taken: #hand gives its budget back (the writer looks it up once)
+    this.#hand(fromHex(hex), hex, chunk, reserved, opts);
   }
 
   /** Records an all-zero (or empty) chunk as a hole in `content`; false for any other chunk. */
@@ -347,8 +366,8 @@ export class FileSaver {
     return true;
   }
 
-  /** Hands a chunk the repository lacks to the writer, holding `held` bytes of budget until it
-   *  is sealed. Not awaited: the file's content list is complete once its chunks are hashed, so
+  /** Hands a chunk to the writer, which takes it unless it is known (then `held` goes back at
+   *  once), holding `held` bytes of budget until it is sealed. Not awaited: the file's content list is complete once its chunks are hashed, so
    *  the walk goes on while chunks are sealed; the budget bounds what is in flight, and drain()
    *  waits for all of it before the writer flushes. */
   #hand(id: Uint8Array, hex: string, data: Buffer, held: number, opts: Op): void {

@@ -6,6 +6,7 @@ import { type IndexId, type PackId, type RandomBytes, toHex } from '../core/ids.
 import { BlobType, type BlobTypeId, type CompactEntries, compactEntries } from '../core/pack-format.js';
 import type { BlobRef, BlobStore, Op } from './blob-store.js';
 import { CompactIndex } from './compact-index.js';
+import { IdSet } from './id-set.js';
 import { writeIndexFile } from './index-files.js';
 import { packBuilder } from './pack-file.js';
 import { type FinishedPack, type PackBuilder, type StagedPack, encodeBlob, sealBatch } from './pack-writer.js';
@@ -62,9 +63,9 @@ export class BlobWriter {
   readonly #index: CompactIndex;
   readonly #opts: BlobWriterOptions;
   readonly #builders: Record<BlobTypeId, PackBuilder<FinishedPack | StagedPack>>;
-  /** Ids (hex) of blobs saved whose pack is not stored yet: in a seal batch, a pack being built,
-   *  or an upload. */
-  readonly #pending = new Set<string>();
+  /** Ids of blobs saved whose pack is not stored yet: in a seal batch, a pack being built, or an
+   *  upload. */
+  readonly #pending = new IdSet();
   /** Blobs of stored packs that no index file lists yet: known to this writer only (see above). */
   #uploaded = new CompactIndex();
   readonly #uploads = new Set<Promise<void>>();
@@ -127,14 +128,14 @@ export class BlobWriter {
     return this.#pool !== undefined;
   }
 
-  /** True when the blob is stored or on its way (`hex`: its id in hex, if the caller has it). */
-  known(id: Uint8Array, hex?: string): boolean {
-    return this.#index.has(id) || this.#uploaded.has(id) || this.#pending.has(hex ?? toHex(id));
+  /** True when the blob is stored or on its way. */
+  known(id: Uint8Array): boolean {
+    return this.#index.has(id) || this.#uploaded.has(id) || this.#pending.has(id);
   }
 
   /** Stores a blob unless it is known; returns true when it was added. `id` must be the blob's
-   *  keyed hash (the caller computed it to decide whether to read further); `hex`, its hex
-   *  form, if the caller has it. */
+   *  keyed hash (the caller computed it to decide whether to read further), unchanged until the
+   *  promise settles; `hex`, its hex form, if the caller has it. */
   async save(type: BlobTypeId, id: Uint8Array, data: Uint8Array, opts: Op = {}, hex?: string): Promise<boolean> {
     this.#throwIfFailed();
     const key = hex ?? toHex(id);
@@ -143,8 +144,8 @@ export class BlobWriter {
         if (!this.saveData(id, key, data, opts, (err) => (err === undefined ? resolve(true) : reject(err)))) resolve(false);
       });
     }
-    if (this.#index.has(id) || this.#uploaded.has(id) || this.#pending.has(key)) return false;
-    this.#pending.add(key);
+    if (this.known(id)) return false;
+    this.#pending.add(id);
     let added: ReturnType<PackBuilder<FinishedPack | StagedPack>['add']>;
     try {
       const encoded = await this.#encoders.with(() => encodeBlob(type, data, this.#opts.compression));
@@ -152,7 +153,7 @@ export class BlobWriter {
       added = this.#builders[type].add(type, id, encoded.codec, encoded.bytes, data.length);
     } catch (err) {
       // not in a pack: it must not count as known, or a snapshot could name a blob never stored
-      this.#pending.delete(key);
+      this.#pending.delete(id);
       if (isAbortError(err)) throw err;
       // a CairnError, so the walker fails the backup at once instead of blaming the file; and
       // the writer fails too: a pack add() had closed before the failure is lost with it
@@ -171,27 +172,27 @@ export class BlobWriter {
    * the blob is known (`done` is never called); else copies the blob, returns true and calls
    * `done` once: with no error when the blob is sealed and the packs waiting for upload are few
    * enough (back-pressure), or with the error that failed it. Throws, and never calls `done`,
-   * when the writer has failed or `opts.signal` is aborted.
+   * when the writer has failed or `opts.signal` is aborted. `id` must not change until then.
    */
   saveData(id: Uint8Array, hex: string, data: Uint8Array, opts: Op, done: (err: unknown) => void): boolean {
     this.#throwIfFailed();
-    if (this.#index.has(id) || this.#uploaded.has(id) || this.#pending.has(hex)) return false;
+    if (this.known(id)) return false;
     // checked before the blob goes to a worker: once there it will be in a pack
     opts.signal?.throwIfAborted();
-    this.#pending.add(hex);
+    this.#pending.add(id);
     try {
-      this.#pool!.addThen(BlobType.data, id, data, (err, sealed) => this.#sealed(hex, err, sealed, done));
+      this.#pool!.addThen(BlobType.data, id, data, (err, sealed) => this.#sealed(id, hex, err, sealed, done));
     } catch (err) {
       // the pool has failed (or closed): the blob is in no pack
-      this.#pending.delete(hex);
+      this.#pending.delete(id);
       throw wrapError(`compress and seal blob ${hex.slice(0, 12)}`, err);
     }
     return true;
   }
 
-  #sealed(hex: string, err: unknown, sealed: number, done: (err: unknown) => void): void {
+  #sealed(id: Uint8Array, hex: string, err: unknown, sealed: number, done: (err: unknown) => void): void {
     if (err !== undefined) {
-      this.#pending.delete(hex);
+      this.#pending.delete(id);
       done(isAbortError(err) ? err : wrapError(`compress and seal blob ${hex.slice(0, 12)}`, err));
       return;
     }
@@ -238,7 +239,7 @@ export class BlobWriter {
         const stored: UnindexedPack = { packId: pack.packId, salt: pack.salt, ...compactEntries(pack.entries) };
         this.#notIndexed.push(stored);
         this.#unindexed.push(stored);
-        for (const e of pack.entries) this.#pending.delete(toHex(e.id));
+        for (const e of pack.entries) this.#pending.delete(e.id);
         this.stats.packsWritten++;
         if (this.#unindexed.length >= (this.#opts.indexEveryPacks ?? 16)) this.#queueIndexWrite(opts);
       })

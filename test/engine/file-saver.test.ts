@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -147,6 +148,37 @@ describe('FileSaver', () => {
       }
       const plain = new FileSaver(repo.newWriter({ sealWorkers: 0 }), repo.hasher, repo.gear, DEFAULT_CHUNKER_PARAMS, new ByteBudget(1 << 20));
       expect(plain.saveSmallNow(fromUserPath(file), 5000)).toBeUndefined();
+    });
+
+    it('saveSmallNowFd reads a file the caller opened, leaves it open, and declines one that grew', async () => {
+      const file = path.join(dir, 'now-fd');
+      const data = randomBytes(4000);
+      await writeFile(file, data);
+      const writer = copyingWriter();
+      const fd = openSync(file, 'r');
+      try {
+        const budget = new ByteBudget(1 << 20);
+        const saver = new FileSaver(writer, repo.hasher, repo.gear, DEFAULT_CHUNKER_PARAMS, budget);
+        // larger than fstat said: declined, and its budget given back
+        expect(saver.saveSmallNowFd(fd, 100)).toBeUndefined();
+        expect(budget.tryAcquire(1 << 20)).toBe(true);
+        budget.release(1 << 20);
+        const reopened = openSync(file, 'r');
+        try {
+          const saved = saver.saveSmallNowFd(reopened, data.length);
+          expect(saved?.sizeBytes).toBe(4000);
+          expect(saved?.content).toEqual([repo.hasher.id(data)]);
+          // still open: the caller closes it
+          expect(fstatSync(reopened).size).toBe(4000);
+        } finally {
+          closeSync(reopened);
+        }
+        await saver.drain();
+        await writer.flush();
+      } finally {
+        closeSync(fd);
+        await writer.close();
+      }
     });
 
     it('returns the budget when the read fails', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -413,6 +413,23 @@ describe.each([
     expect(await w.save(BlobType.data, HASHER.raw(d), d)).toBe(true);
     await w.flush();
     expect(await namesOf(store, 'data')).toHaveLength(1);
+  });
+
+  it.runIf(sealWorkers > 0 && storeKind === 'local')('does not count a blob whose sealing failed as known', async () => {
+    const store = newStore();
+    const root = store.stagingDir!;
+    const w = new BlobWriter(store, new CompactIndex(), OPTS);
+    // the seal worker cannot create its pack file: the staging folder is now a file
+    renameSync(root, `${root}.away`);
+    writeFileSync(root, '');
+    try {
+      const d = lowEntropyText(5000);
+      await expect(w.save(BlobType.data, HASHER.raw(d), d)).rejects.toThrow(/ENOTDIR/);
+      expect(w.known(HASHER.raw(d))).toBe(false);
+    } finally {
+      rmSync(root);
+      renameSync(`${root}.away`, root);
+    }
   });
 
   it('returns the ids of every index file written so far from each flush', async () => {
