@@ -123,7 +123,7 @@ function readWhole(fd: number, buf: Buffer): Buffer | undefined {
  *  writer without waiting for them to be sealed. All-zero chunks become holes and are never
  *  stored. Call drain() before flushing the writer. */
 export class FileSaver {
-  readonly #writer: Pick<BlobWriter, 'save' | 'saveData' | 'known' | 'copiesData'>;
+  readonly #writer: Pick<BlobWriter, 'save' | 'saveData' | 'known' | 'copiesData' | 'reserve'>;
   readonly #hasher: IdHasher;
   readonly #gear: Int32Array;
   readonly #params: ChunkerParams;
@@ -141,7 +141,7 @@ export class FileSaver {
   #drained: (() => void)[] = [];
   #failure: { err: unknown } | undefined;
 
-  constructor(writer: Pick<BlobWriter, 'save' | 'saveData' | 'known' | 'copiesData'>, hasher: IdHasher, gear: Int32Array, params: ChunkerParams, budget: ByteBudget) {
+  constructor(writer: Pick<BlobWriter, 'save' | 'saveData' | 'known' | 'copiesData' | 'reserve'>, hasher: IdHasher, gear: Int32Array, params: ChunkerParams, budget: ByteBudget) {
     this.#writer = writer;
     this.#hasher = hasher;
     this.#gear = gear;
@@ -216,9 +216,13 @@ export class FileSaver {
   }
 
   /** A buffer to read a small file of `sizeHint` bytes into, one byte longer to see growth:
-   *  the one shared buffer when `shared` (see #smallBuf), else a buffer of its own. */
+   *  when `shared`, room in the seal workers' next batch (see BlobWriter.reserve: the file goes
+   *  to them without a copy), or the one shared buffer (see #smallBuf); else a buffer of its
+   *  own. */
   #smallBuffer(sizeHint: number, shared: boolean): Buffer {
     if (!shared) return Buffer.allocUnsafe(sizeHint + 1);
+    const room = this.#writer.reserve(sizeHint + 1);
+    if (room) return room;
     if (!this.#smallBuf || this.#smallBuf.length < sizeHint + 1) this.#smallBuf = Buffer.allocUnsafeSlow(Math.max(sizeHint + 1, SMALL_FILE_BYTES + 1));
     return this.#smallBuf.subarray(0, sizeHint + 1);
   }

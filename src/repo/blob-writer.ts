@@ -128,6 +128,14 @@ export class BlobWriter {
     return this.#pool !== undefined;
   }
 
+  /** Room for a data blob of up to `n` bytes in the seal workers' next batch, to read it into
+   *  and pass (the part filled) to saveData(), which then copies nothing; undefined without
+   *  workers. See SealPool.reserve. */
+  reserve(n: number): Buffer | undefined {
+    this.#throwIfFailed();
+    return this.#pool?.reserve(n);
+  }
+
   /** True when the blob is stored or on its way. */
   known(id: Uint8Array): boolean {
     return this.#index.has(id) || this.#uploaded.has(id) || this.#pending.has(id);

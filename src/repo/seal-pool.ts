@@ -151,16 +151,9 @@ export class SealPool {
     if (this.#closed) throw new Error('seal pool is closed');
     void type; // workers seal data blobs only; the type is part of the call for the reader
     this.#added++;
-    let batch = this.#open;
-    if (batch && (batch.used + data.length > batch.buf.length || batch.lengths.length >= BATCH_BLOBS)) {
-      this.#close();
-      batch = undefined;
-    }
-    if (!batch) {
-      batch = { ...this.#buffers.room(data.length), used: 0, lengths: [], done: [] };
-      this.#open = batch;
-    }
-    copyInto(batch.buf, batch.used, data);
+    const batch = this.#batchFor(data.length);
+    // a blob read into room from reserve() is where it goes already
+    if (data.buffer !== batch.buf.buffer || data.byteOffset !== batch.buf.byteOffset + batch.used) copyInto(batch.buf, batch.used, data);
     this.#ids.set(id, batch.lengths.length * ID_BYTES);
     batch.used += data.length;
     batch.lengths.push(data.length);
@@ -174,6 +167,32 @@ export class SealPool {
         this.#close();
       });
     }
+  }
+
+  /** Room for a blob of up to `n` bytes where addThen() would copy it to: a caller that reads a
+   *  blob straight into it (a backup's small files) passes the part it filled to addThen(), which
+   *  then copies nothing, before any other call on the pool. A blob not added leaves nothing to
+   *  undo. Throws as addThen() does. */
+  reserve(n: number): Buffer {
+    if (this.#failure) throw this.#failure.err;
+    if (this.#closed) throw new Error('seal pool is closed');
+    const batch = this.#batchFor(n);
+    return batch.buf.subarray(batch.used, batch.used + n);
+  }
+
+  /** The open batch, with room for a blob of `n` bytes: the one open, or a new one (the open one
+   *  is closed first). */
+  #batchFor(n: number): Batch {
+    let batch = this.#open;
+    if (batch && (batch.used + n > batch.buf.length || batch.lengths.length >= BATCH_BLOBS)) {
+      this.#close();
+      batch = undefined;
+    }
+    if (!batch) {
+      batch = { ...this.#buffers.room(n), used: 0, lengths: [], done: [] };
+      this.#open = batch;
+    }
+    return batch;
   }
 
   /**
@@ -262,11 +281,16 @@ export class SealPool {
     );
   }
 
-  /** Closes the open batch: queues it and sends what the workers have room for. */
+  /** Closes the open batch: queues it and sends what the workers have room for. A batch that
+   *  holds nothing (reserve() opened it, and its room was not filled) gives its room back. */
   #close(): void {
     const batch = this.#open;
-    if (!batch || batch.lengths.length === 0) return;
+    if (!batch) return;
     this.#open = undefined;
+    if (batch.lengths.length === 0) {
+      this.#buffers.release(batch.at, batch.buf.length, batch.buf.buffer);
+      return;
+    }
     if (this.#failure) {
       for (const d of batch.done) d(this.#failure.err, 0);
       return;

@@ -249,6 +249,7 @@ describe('FileSaver with a writer that copies (the seal workers\' callback path)
     const writer = {
       copiesData: true,
       known: () => false,
+      reserve: () => undefined,
       save: () => Promise.reject(new Error('not this path')),
       saveData: (_id: Uint8Array, _hex: string, _data: Uint8Array, _opts: unknown, done: (err: unknown) => void) => {
         callbacks.push(done);

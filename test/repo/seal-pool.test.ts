@@ -53,6 +53,17 @@ function stagedFiles(dir: string): string[] {
   return readdirSync(dir).filter((n) => n.startsWith('.tmp-'));
 }
 
+/** Stores finished packs in a memory store and indexes them: a reader of their blobs. */
+async function readerOf(packs: readonly FinishedPack[]): Promise<{ index: CompactIndex; reader: BlobReader }> {
+  const store = createMemoryStore();
+  const index = new CompactIndex();
+  for (const p of packs) {
+    await store.put({ kind: 'data', name: p.packId }, p.bytes);
+    index.addPack(p.packId, p.salt, p.entries);
+  }
+  return { index, reader: new BlobReader(store, index, DATA_KEY, HASHER) };
+}
+
 /** Small text files, medium random ones and a few chunk-sized blobs, all distinct. */
 function mixedBlobs(): Buffer[] {
   const out: Buffer[] = [];
@@ -147,14 +158,8 @@ describe('SealPool', () => {
     const lengths = await Promise.all(sealed);
     await pool.flush();
     expect(pool.slabBytesInUse).toBe(0);
-    const store = createMemoryStore();
-    const index = new CompactIndex();
-    for (const p of packs as FinishedPack[]) {
-      await store.put({ kind: 'data', name: p.packId }, p.bytes);
-      index.addPack(p.packId, p.salt, p.entries);
-    }
+    const { index, reader } = await readerOf(packs as FinishedPack[]);
     expect(index.size).toBe(blobs.length);
-    const reader = new BlobReader(store, index, DATA_KEY, HASHER);
     for (const [i, b] of blobs.entries()) {
       expect(Buffer.compare(await reader.load(BlobType.data, HASHER.id(b)), b)).toBe(0);
       expect(index.lookup(HASHER.raw(b))?.length).toBe(lengths[i]);
@@ -176,6 +181,38 @@ describe('SealPool', () => {
     await store.put({ kind: 'data', name: packs[0]!.packId }, packs[0]!.bytes);
     index.addPack(packs[0]!.packId, packs[0]!.salt, packs[0]!.entries);
     expect(Buffer.compare(await new BlobReader(store, index, DATA_KEY, HASHER).load(BlobType.data, HASHER.id(want)), want)).toBe(0);
+  });
+
+  it('takes a blob read into room from reserve() where it lies; room not filled is used again, and an empty batch is given back', async () => {
+    const { pool, packs } = newAnyPool(INIT, 1, 4 * 1024 * 1024);
+    const blobs = mixedBlobs().slice(0, 40);
+    const sealed: Promise<number>[] = [];
+    for (const [i, b] of blobs.entries()) {
+      const room = pool.reserve(b.length + 1);
+      expect(room.length).toBe(b.length + 1);
+      // every third blob is "known": read, then not added (its room is the next one's)
+      if (i % 3 === 2) {
+        room.fill(0xee);
+        continue;
+      }
+      b.copy(room);
+      sealed.push(pool.add(BlobType.data, HASHER.raw(b), room.subarray(0, b.length)));
+    }
+    // room reserved and left in a batch holding nothing: a larger blob takes a batch of its own,
+    // and the empty one's run goes back
+    await Promise.all(sealed);
+    pool.reserve(1000);
+    const big = Buffer.from(xorshiftBytes(2 * 1024 * 1024, 91));
+    sealed.push(pool.add(BlobType.data, HASHER.raw(big), big));
+    await Promise.all(sealed);
+    // and room reserved last, never filled, goes back on flush
+    pool.reserve(1000);
+    await pool.flush();
+    expect(pool.slabBytesInUse).toBe(0);
+    const { index, reader } = await readerOf(packs as FinishedPack[]);
+    const added = [...blobs.filter((_, i) => i % 3 !== 2), big];
+    expect(index.size).toBe(added.length);
+    for (const b of added) expect(Buffer.compare(await reader.load(BlobType.data, HASHER.id(b)), b)).toBe(0);
   });
 
   it('spreads a steady stream of batches over its workers and hands back nothing on an empty flush', async () => {
@@ -226,15 +263,9 @@ describe('SealPool', () => {
     expect(pool.assist(sealHere)).toBe(false);
     const mine = here.finish()!;
     const all = [...packs, mine];
-    const store = createMemoryStore();
-    const index = new CompactIndex();
-    for (const p of all) {
-      await store.put({ kind: 'data', name: p.packId }, p.bytes);
-      index.addPack(p.packId, p.salt, p.entries);
-    }
+    const { index, reader } = await readerOf(all);
     expect(all.reduce((n, p) => n + p.entries.length, 0)).toBe(blobs.length);
     expect(mine.entries.length).toBe(seen.length);
-    const reader = new BlobReader(store, index, DATA_KEY, HASHER);
     for (const [i, b] of blobs.entries()) {
       expect(Buffer.compare(await reader.load(BlobType.data, HASHER.id(b)), b)).toBe(0);
       expect(index.lookup(HASHER.raw(b))?.length).toBe(lengths[i]);
