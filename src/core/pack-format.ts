@@ -32,13 +32,15 @@ export interface CompactEntries {
 export function compactEntries(entries: readonly PackEntry[]): { ids: Uint8Array<ArrayBuffer>; meta: Uint32Array<ArrayBuffer> } {
   const ids = new Uint8Array(entries.length * ID_BYTES);
   const meta = new Uint32Array(entries.length * 4);
-  entries.forEach((e, i) => {
+  // a loop, not forEach: a callback made per call was compiled again for each pack
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
     ids.set(e.id, i * ID_BYTES);
     meta[4 * i] = e.type;
     meta[4 * i + 1] = e.offset;
     meta[4 * i + 2] = e.length;
     meta[4 * i + 3] = e.rawLength;
-  });
+  }
   return { ids, meta };
 }
 

@@ -185,6 +185,12 @@ describe('forEachBounded', () => {
     );
   });
 
+  it('passes its context to every call', async () => {
+    const ctx = { seen: [] as number[] };
+    await forEachBounded([1, 2, 3], 2, (item, index, c) => void c.seen.push(item * 10 + index), ctx);
+    expect(ctx.seen.sort()).toEqual([10, 21, 32]);
+  });
+
   it('does nothing for no items, and refuses a limit below 1', async () => {
     await expect(forEachBounded([], 3, () => Promise.reject(new Error('called')))).resolves.toBeUndefined();
     await expect(forEachBounded([1], 0, async () => undefined)).rejects.toThrow(RangeError);
