@@ -2,10 +2,10 @@ import { unlink } from 'node:fs/promises';
 import type { CompressionParams } from '../core/codec.js';
 import { isAbortError, wrapError } from '../core/errors.js';
 import { Semaphore } from '../core/bounded.js';
-import { type IndexId, type PackId, type RandomBytes, toHex } from '../core/ids.js';
+import { ID_BYTES, type IndexId, type PackId, type RandomBytes, toHex } from '../core/ids.js';
 import { BlobType, type BlobTypeId, type CompactEntries, compactEntries } from '../core/pack-format.js';
 import type { BlobRef, BlobStore, Op } from './blob-store.js';
-import { CompactIndex } from './compact-index.js';
+import type { CompactIndex } from './compact-index.js';
 import { IdSet } from './id-set.js';
 import { writeIndexFile } from './index-files.js';
 import { packBuilder } from './pack-file.js';
@@ -63,11 +63,12 @@ export class BlobWriter {
   readonly #index: CompactIndex;
   readonly #opts: BlobWriterOptions;
   readonly #builders: Record<BlobTypeId, PackBuilder<FinishedPack | StagedPack>>;
-  /** Ids of blobs saved whose pack is not stored yet: in a seal batch, a pack being built, or an
-   *  upload. */
+  /** Ids of blobs saved that no index file lists yet: in a seal batch, a pack being built or
+   *  uploaded, or a stored pack whose index file is not written yet. Known to this writer only
+   *  (see above); each leaves once its index file is written and its pack is in the index. One
+   *  set for both (the stored packs' blobs were a CompactIndex of their own, rebuilt at each
+   *  index write): a first backup looks up each of ~150k new blobs in it and the index. */
   readonly #pending = new IdSet();
-  /** Blobs of stored packs that no index file lists yet: known to this writer only (see above). */
-  #uploaded = new CompactIndex();
   readonly #uploads = new Set<Promise<void>>();
   readonly #slots: Semaphore;
   readonly #encoders: Semaphore;
@@ -77,10 +78,8 @@ export class BlobWriter {
   /** Packs from seal workers not yet uploaded, and who waits for that number to fall. */
   #packsQueued = 0;
   #roomWaiters: (() => void)[] = [];
-  /** The packs of #uploaded, their entries compact (a first backup of 150k small files held ~45k
-   *  entries as objects, ~12 MiB of heap): every stored pack whose index file is not written
-   *  yet, and of those, the ones no index write has taken yet. */
-  #notIndexed: UnindexedPack[] = [];
+  /** Stored packs that no index write has taken yet, their entries compact (a first backup of
+   *  150k small files held ~45k entries as objects, ~12 MiB of heap). */
   #unindexed: UnindexedPack[] = [];
   #indexChain: Promise<unknown> = Promise.resolve();
   #written: IndexId[] = [];
@@ -136,9 +135,14 @@ export class BlobWriter {
     return this.#pool?.reserve(n);
   }
 
+  /** Blobs this writer knows that the index does not list yet (see #pending). */
+  get pendingBlobs(): number {
+    return this.#pending.size;
+  }
+
   /** True when the blob is stored or on its way. */
   known(id: Uint8Array): boolean {
-    return this.#index.has(id) || this.#uploaded.has(id) || this.#pending.has(id);
+    return this.#pending.has(id) || this.#index.has(id);
   }
 
   /** Stores a blob unless it is known; returns true when it was added. `id` must be the blob's
@@ -256,12 +260,8 @@ export class BlobWriter {
   /** A pack is stored. A method, not the body of a closure made per pack: V8 compiled the loops
    *  of each such closure anew. */
   #stored(pack: FinishedPack | StagedPack, opts: Op): void {
-    // the blobs stay known to this writer alone until an index file lists their pack
-    this.#uploaded.addPack(pack.packId, pack.salt, pack.entries);
-    const stored: UnindexedPack = { packId: pack.packId, salt: pack.salt, ...compactEntries(pack.entries) };
-    this.#notIndexed.push(stored);
-    this.#unindexed.push(stored);
-    for (const e of pack.entries) this.#pending.delete(e.id);
+    // the blobs stay known to this writer alone (pending) until an index file lists their pack
+    this.#unindexed.push({ packId: pack.packId, salt: pack.salt, ...compactEntries(pack.entries) });
     this.stats.packsWritten++;
     if (this.#unindexed.length >= (this.#opts.indexEveryPacks ?? 16)) this.#queueIndexWrite(opts);
   }
@@ -316,14 +316,12 @@ export class BlobWriter {
       try {
         // entries stay in their typed arrays (no object per blob: ~50k per index write)
         this.#written.push(await writeIndexFile(this.#store, this.#opts.dataKey, { packs, supersedes: [] }, this.#opts.random, opts));
-        for (const p of packs) this.#index.addCompactPack(p.packId, p.salt, p);
-        // those blobs are in the shared index now; #uploaded keeps the others (stored since, or
-        // in an index write queued behind this one)
-        const written = new Set(packs);
-        this.#notIndexed = this.#notIndexed.filter((p) => !written.has(p));
-        const uploaded = new CompactIndex();
-        for (const p of this.#notIndexed) uploaded.addCompactPack(p.packId, p.salt, p);
-        this.#uploaded = uploaded;
+        // those blobs are in the shared index now, and pending no more (the blobs of packs
+        // stored since, or in an index write queued behind this one, stay pending)
+        for (const p of packs) {
+          this.#index.addCompactPack(p.packId, p.salt, p);
+          for (let i = 0; i < p.meta.length / 4; i++) this.#pending.delete(p.ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES));
+        }
       } catch (err) {
         this.#failure ??= wrapError('write index', err);
       }

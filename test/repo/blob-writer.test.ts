@@ -198,6 +198,8 @@ describe.each([
     const written = await w.flush();
     expect(w.stats.blobsAdded).toBe(60);
     expect(index.size).toBe(60);
+    // all in the index now: the writer keeps none of its own
+    expect(w.pendingBlobs).toBe(0);
     const listed: string[] = [];
     for (const id of written) for (const p of (await readIndexFile(store, DATA_KEY, id)).packs) for (const e of p.entries) listed.push(Buffer.from(e.id).toString('hex'));
     expect(listed.sort()).toEqual(ids.map((id) => Buffer.from(id).toString('hex')).sort());
