@@ -371,9 +371,10 @@ export class FileSaver {
   }
 
   /** Hands a chunk to the writer, which takes it unless it is known (then `held` goes back at
-   *  once), holding `held` bytes of budget until it is sealed. Not awaited: the file's content list is complete once its chunks are hashed, so
-   *  the walk goes on while chunks are sealed; the budget bounds what is in flight, and drain()
-   *  waits for all of it before the writer flushes. */
+   *  once), holding `held` bytes of budget until it is sealed. Not awaited: the file's content
+   *  list is complete once its chunks are hashed, so the walk goes on while chunks are sealed;
+   *  the budget bounds what is in flight, and drain() waits for all of it before the writer
+   *  flushes. */
   #hand(id: Uint8Array, hex: string, data: Buffer, held: number, opts: Op): void {
     if (this.#writer.copiesData) {
       // a callback, not a promise, per chunk: ~150k of them on a first backup

@@ -132,7 +132,12 @@ export class BlobWriter {
    *  workers. See SealPool.reserve. */
   reserve(n: number): Buffer | undefined {
     this.#throwIfFailed();
-    return this.#pool?.reserve(n);
+    try {
+      return this.#pool?.reserve(n);
+    } catch (err) {
+      // the pool has failed (or closed): a repository error, as saveData() says, not the file's
+      throw wrapError('compress and seal', err);
+    }
   }
 
   /** Blobs this writer knows that the index does not list yet (see #pending). */

@@ -434,6 +434,19 @@ describe.each([
     }
   });
 
+  it('gives room for a blob in the seal workers\' next batch, and once they are gone says so as the repository\'s error', async () => {
+    const w = new BlobWriter(newStore(), new CompactIndex(), OPTS);
+    if (sealWorkers === 0) {
+      expect(w.reserve(100)).toBeUndefined();
+      return;
+    }
+    expect(w.reserve(100)?.length).toBe(100);
+    await w.flush();
+    await w.close();
+    // a CairnError: the walker fails the backup on it instead of blaming the file it reads
+    expect(() => w.reserve(100)).toThrow(CairnError);
+  });
+
   it('returns the ids of every index file written so far from each flush', async () => {
     const store = newStore();
     const w = new BlobWriter(store, new CompactIndex(), OPTS);
