@@ -1,5 +1,6 @@
 import { grownTo } from '../core/growable.js';
 import { ID_BYTES, toHex } from '../core/ids.js';
+import { IdSet } from './id-set.js';
 import type { BlobId, PackId } from '../core/ids.js';
 import type { BlobTypeId, CompactEntries, PackEntry } from '../core/pack-format.js';
 
@@ -14,42 +15,32 @@ export interface BlobLocation {
 }
 
 const INITIAL_CAPACITY = 1024;
-/** Highest load of the open-addressing table: linear probing stays short below 0.7. */
-const MAX_LOAD = 0.7;
-
-function tableSlots(capacity: number): number {
-  let slots = 1;
-  while (slots * MAX_LOAD < capacity) slots *= 2;
-  return slots;
-}
-const EMPTY = -1;
 
 /**
  * The in-memory index: blob id → pack, offset, length, raw length, type. Struct-of-arrays in
- * typed arrays with an open-addressing table keyed by the id's first 32 bits (ids are keyed
- * hashes, so those bits are uniform): 32 + 4×4 + 1 = 49 bytes per blob plus a power-of-two
- * table of 4-byte slots at a load ≤ 0.7. loadIndex reserves the exact count, which keeps an index
+ * typed arrays, by the rows of an IdSet (the ids and an open-addressing table keyed by their
+ * first 32 bits): 32 + 4×4 + 1 = 49 bytes per blob plus a power-of-two table of 4-byte slots
+ * at a load ≤ 0.7. loadIndex reserves the exact count, which keeps an index
  * loaded from disk at 55–61 bytes per blob (budget: 64; measured in
  * test/repo/compact-index.test.ts); blobs added later grow the arrays by 1.5×.
  * The first location recorded for an id wins; later duplicates (the same blob uploaded twice by
  * a crashed run or a second agent) are ignored. Not safe for concurrent mutation across threads.
  */
 export class CompactIndex {
-  #ids = new Uint8Array(INITIAL_CAPACITY * ID_BYTES);
+  /** The ids, and the row of each: the columns below are by row. */
+  readonly #ids = new IdSet(INITIAL_CAPACITY);
   #pack = new Uint32Array(INITIAL_CAPACITY);
   #offset = new Uint32Array(INITIAL_CAPACITY);
   #length = new Uint32Array(INITIAL_CAPACITY);
   #rawLength = new Uint32Array(INITIAL_CAPACITY);
   #type = new Uint8Array(INITIAL_CAPACITY);
-  #table = new Int32Array(tableSlots(INITIAL_CAPACITY)).fill(EMPTY);
-  #count = 0;
   readonly #packIds: PackId[] = [];
   readonly #salts: Uint8Array[] = [];
   readonly #packNumber = new Map<string, number>();
 
   /** Number of distinct blobs. */
   get size(): number {
-    return this.#count;
+    return this.#ids.size;
   }
 
   /** Number of packs known. */
@@ -59,12 +50,13 @@ export class CompactIndex {
 
   /** Bytes held by the typed arrays (for the per-blob budget). */
   get arrayBytes(): number {
-    return this.#ids.byteLength + this.#pack.byteLength * 4 + this.#type.byteLength + this.#table.byteLength;
+    return this.#ids.arrayBytes + this.#pack.byteLength * 4 + this.#type.byteLength;
   }
 
   /** Makes room for `n` blobs in all without further growth. */
   reserve(n: number): void {
-    if (n > this.#pack.length) this.#resize(n);
+    this.#ids.reserve(n);
+    if (n > this.#pack.length) this.#growColumns(n);
   }
 
   /** Records every blob of a pack. Returns how many were new. */
@@ -100,19 +92,19 @@ export class CompactIndex {
 
   /** True when the blob with these 32 id bytes is indexed. */
   has(id: Uint8Array): boolean {
-    return this.#find(id) !== EMPTY;
+    return this.#ids.has(id);
   }
 
   /** Where the blob is, or undefined. */
   lookup(id: Uint8Array): BlobLocation | undefined {
-    const i = this.#find(id);
-    return i === EMPTY ? undefined : this.at(i);
+    const i = this.#ids.rowOf(id);
+    return i < 0 ? undefined : this.at(i);
   }
 
   /** The row of the blob with these id bytes, or -1. A row names the blob for as long as this
    *  index lives (rows are never moved), so a caller may keep rows instead of locations. */
   rowOf(id: Uint8Array): number {
-    return this.#find(id);
+    return this.#ids.rowOf(id);
   }
 
   /** The location of the blob in `row` (see rowOf). */
@@ -141,7 +133,7 @@ export class CompactIndex {
 
   /** A copy of the id of the blob in `row`. */
   idOf(row: number): Uint8Array {
-    return this.#ids.slice(row * ID_BYTES, (row + 1) * ID_BYTES);
+    return this.#ids.idAt(row).slice();
   }
 
   /** Every pack id known to the index. */
@@ -151,64 +143,30 @@ export class CompactIndex {
 
   /** Every indexed blob, with its location. */
   *entries(): IterableIterator<{ id: BlobId } & BlobLocation> {
-    for (let i = 0; i < this.#count; i++) {
+    for (let i = 0; i < this.#ids.size; i++) {
       const p = this.#pack[i]!;
-      yield { id: toHex(this.#ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES)) as BlobId, type: this.#type[i] as BlobTypeId, packId: this.#packIds[p]!, salt: this.#salts[p]!, offset: this.#offset[i]!, length: this.#length[i]!, rawLength: this.#rawLength[i]! };
-    }
-  }
-
-  #slot(id: Uint8Array): number {
-    return (id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) & (this.#table.length - 1);
-  }
-
-  #find(id: Uint8Array): number {
-    const mask = this.#table.length - 1;
-    const ids = this.#ids;
-    for (let s = this.#slot(id); ; s = (s + 1) & mask) {
-      const i = this.#table[s]!;
-      if (i === EMPTY) return EMPTY;
-      const base = i * ID_BYTES;
-      let eq = true;
-      for (let k = 0; k < ID_BYTES; k++) {
-        if (ids[base + k] !== id[k]) {
-          eq = false;
-          break;
-        }
-      }
-      if (eq) return i;
+      yield { id: toHex(this.#ids.idAt(i)) as BlobId, type: this.#type[i] as BlobTypeId, packId: this.#packIds[p]!, salt: this.#salts[p]!, offset: this.#offset[i]!, length: this.#length[i]!, rawLength: this.#rawLength[i]! };
     }
   }
 
   #insert(id: Uint8Array, type: BlobTypeId, offset: number, length: number, rawLength: number, pack: number): boolean {
-    if (this.#find(id) !== EMPTY) return false;
-    if (this.#count === this.#pack.length) this.#resize(Math.ceil(this.#pack.length * 1.5));
-    const i = this.#count++;
-    this.#ids.set(id, i * ID_BYTES);
+    const i = this.#ids.insert(id);
+    if (i < 0) return false;
+    if (i >= this.#pack.length) this.#growColumns(Math.ceil(this.#pack.length * 1.5));
     this.#pack[i] = pack;
     this.#offset[i] = offset;
     this.#length[i] = length;
     this.#rawLength[i] = rawLength;
     this.#type[i] = type;
-    this.#place(i);
     return true;
   }
 
-  #place(i: number): void {
-    const mask = this.#table.length - 1;
-    let s = this.#slot(this.#ids.subarray(i * ID_BYTES, i * ID_BYTES + 4));
-    while (this.#table[s] !== EMPTY) s = (s + 1) & mask;
-    this.#table[s] = i;
-  }
-
-  #resize(cap: number): void {
-    // large arrays grow in place (see grownTo); the table is refilled where it is
-    this.#ids = grownTo(this.#ids, cap * ID_BYTES, Uint8Array);
+  /** The columns grown to `cap` rows (large ones in place, see grownTo). */
+  #growColumns(cap: number): void {
     this.#pack = grownTo(this.#pack, cap, Uint32Array);
     this.#offset = grownTo(this.#offset, cap, Uint32Array);
     this.#length = grownTo(this.#length, cap, Uint32Array);
     this.#rawLength = grownTo(this.#rawLength, cap, Uint32Array);
     this.#type = grownTo(this.#type, cap, Uint8Array);
-    this.#table = grownTo(this.#table, tableSlots(cap), Int32Array).fill(EMPTY);
-    for (let i = 0; i < this.#count; i++) this.#place(i);
   }
 }

@@ -7,46 +7,80 @@ const MAX_LOAD = 0.7;
 const INITIAL_ROWS = 1024;
 
 /**
- * A set of blob ids (32 bytes each) that grows and shrinks: the ids in typed arrays and an
- * open-addressing table keyed by an id's first 32 bits, as in CompactIndex (ids are keyed
- * hashes, so those bits are uniform), with deletion. What a blob writer keeps of the blobs it
- * has taken and not yet stored: a Set of hex strings hashed each 64-character id on add and
- * again, from a new string, on delete (~1% of a first backup's main thread; §35).
+ * A set of blob ids (32 bytes each), each at a row: the ids in one typed array and an
+ * open-addressing table of rows keyed by an id's first 32 bits (ids are keyed hashes, so those
+ * bits are uniform), at a load of at most 0.7. Rows are handed out in order and never move; a
+ * deleted id's row is taken again by a later one. CompactIndex keeps its columns by these rows
+ * (and never deletes, so its rows are dense and in insertion order); a blob writer keeps the
+ * blobs it knows alone here, where a Set of hex strings hashed each 64-character id on add and
+ * again, from a new string, on delete (~1% of a first backup's main thread; §35). Large arrays
+ * grow in place (grownTo); growth is 1.5x.
  */
 export class IdSet {
-  #ids = new Uint8Array(INITIAL_ROWS * ID_BYTES);
-  #table = new Int32Array(tableSlots(INITIAL_ROWS)).fill(EMPTY);
+  #ids: Uint8Array;
+  #table: Int32Array;
   /** Rows freed by delete(), taken again before new ones. */
   readonly #free: number[] = [];
   /** Rows ever used: the next new row. */
   #rows = 0;
   #size = 0;
 
+  constructor(initialRows = INITIAL_ROWS) {
+    this.#ids = new Uint8Array(initialRows * ID_BYTES);
+    this.#table = new Int32Array(tableSlots(initialRows)).fill(EMPTY);
+  }
+
+  /** Ids in the set. */
   get size(): number {
     return this.#size;
+  }
+
+  /** Bytes held by the typed arrays. */
+  get arrayBytes(): number {
+    return this.#ids.byteLength + this.#table.byteLength;
+  }
+
+  /** Makes room for `n` ids in all without further growth. */
+  reserve(n: number): void {
+    if (n * ID_BYTES > this.#ids.length) this.#grow(n);
   }
 
   has(id: Uint8Array): boolean {
     return this.#table[this.#find(id)] !== EMPTY;
   }
 
+  /** The row of `id`, or -1. */
+  rowOf(id: Uint8Array): number {
+    return this.#table[this.#find(id)]!;
+  }
+
+  /** The id at `row` (a view: valid until the set grows). */
+  idAt(row: number): Uint8Array {
+    return this.#ids.subarray(row * ID_BYTES, (row + 1) * ID_BYTES);
+  }
+
   /** Adds `id` (copied); false when it was there already. */
   add(id: Uint8Array): boolean {
+    return this.insert(id) >= 0;
+  }
+
+  /** Adds `id` (copied) and returns its row, or -1 when it was there already. */
+  insert(id: Uint8Array): number {
     let s = this.#find(id);
-    if (this.#table[s] !== EMPTY) return false;
-    if (this.#size + 1 > this.#table.length * MAX_LOAD) {
-      this.#rehash(this.#table.length * 2);
-      s = this.#find(id);
-    }
+    if (this.#table[s] !== EMPTY) return -1;
     let row = this.#free.pop();
     if (row === undefined) {
+      // grown before the row is taken: a rehash places every row taken so far
+      if (this.#rows * ID_BYTES >= this.#ids.length) {
+        this.#grow(Math.ceil((this.#rows + 1) * 1.5));
+        s = this.#find(id);
+      }
       row = this.#rows++;
-      if (row * ID_BYTES >= this.#ids.length) this.#ids = grownTo(this.#ids, 2 * this.#ids.length, Uint8Array);
     }
     this.#ids.set(id.subarray(0, ID_BYTES), row * ID_BYTES);
     this.#table[s] = row;
     this.#size++;
-    return true;
+    return row;
   }
 
   /** Removes `id`; false when it was not there. */
@@ -81,9 +115,14 @@ export class IdSet {
       const r = this.#table[s]!;
       if (r === EMPTY) return s;
       const base = r * ID_BYTES;
-      let k = 0;
-      while (k < ID_BYTES && ids[base + k] === id[k]) k++;
-      if (k === ID_BYTES) return s;
+      let eq = true;
+      for (let k = 0; k < ID_BYTES; k++) {
+        if (ids[base + k] !== id[k]) {
+          eq = false;
+          break;
+        }
+      }
+      if (eq) return s;
     }
   }
 
@@ -92,16 +131,28 @@ export class IdSet {
     return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) & (this.#table.length - 1);
   }
 
+  /** Room for `rows` rows, and the table sized for them: a table sized to the rows in use (a
+   *  load near 0.7 once full) made an index's lookups of absent ids 2x slower than one sized to
+   *  its capacity (longer probe runs, each an id compared). */
+  #grow(rows: number): void {
+    this.#ids = grownTo(this.#ids, rows * ID_BYTES, Uint8Array);
+    if (tableSlots(rows) > this.#table.length) this.#rehash(tableSlots(rows));
+  }
+
+  /** Rebuilds the table at `slots` slots, in place where it is large (see grownTo). */
   #rehash(slots: number): void {
-    const old = this.#table;
-    this.#table = new Int32Array(slots).fill(EMPTY);
-    const mask = slots - 1;
-    for (const r of old) {
-      if (r === EMPTY) continue;
-      let s = this.#home(this.#ids, r * ID_BYTES);
-      while (this.#table[s] !== EMPTY) s = (s + 1) & mask;
-      this.#table[s] = r;
-    }
+    // the live rows: all of them when none was freed (as in an index), else those in the table
+    const live = this.#free.length === 0 ? undefined : this.#table.filter((r) => r !== EMPTY);
+    this.#table = grownTo(this.#table, slots, Int32Array).fill(EMPTY);
+    if (live) for (const r of live) this.#place(r);
+    else for (let r = 0; r < this.#rows; r++) this.#place(r);
+  }
+
+  #place(row: number): void {
+    const mask = this.#table.length - 1;
+    let s = this.#home(this.#ids, row * ID_BYTES);
+    while (this.#table[s] !== EMPTY) s = (s + 1) & mask;
+    this.#table[s] = row;
   }
 }
 

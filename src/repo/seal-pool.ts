@@ -333,7 +333,6 @@ export class SealPool {
     slot.worker.postMessage({ t: 'batch', seq, ids, lengths, at: -1, buf } satisfies ToSealWorker, [buf, ids]);
   }
 
-
   /** The worker with the fewest bytes outstanding, started on first need. */
   #pick(): Slot {
     let best: Slot | undefined;
