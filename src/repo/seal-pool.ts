@@ -6,6 +6,7 @@ import { ID_BYTES, type PackId } from '../core/ids.js';
 import { type BlobTypeId, expandEntries } from '../core/pack-format.js';
 import type { FinishedPack, StagedPack } from './pack-writer.js';
 import { BatchBuffers } from './batch-buffers.js';
+import { ClaimSlots } from './batch-claims.js';
 import { copyInto } from '../core/bytes.js';
 import { workerHeapFromLimits, workerScript } from './worker-script.js';
 
@@ -18,16 +19,20 @@ export interface SealWorkerInit {
   readonly stagingDir?: string;
 }
 
-/** A seal worker's workerData: its init and the pool's slab, where batches come in. */
+/** A seal worker's workerData: its init, the pool's slab, where batches come in, and the claims
+ *  by which a batch in the slab is sealed by one thread only (see ClaimSlots). */
 export interface SealWorkerData extends SealWorkerInit {
   readonly slab: SharedArrayBuffer;
+  readonly claims: SharedArrayBuffer;
 }
 
 /** Main thread to seal worker. A batch is blobs laid end to end in the pool's slab from `at`,
  *  or, when the slab had no room (`at` is -1), in `buf`, which is transferred; their ids are in
- *  `ids` (32 bytes each, transferred) and their lengths in `lengths`. */
+ *  `ids` (32 bytes each) and their lengths in `lengths`. A batch in the slab has a claim (its
+ *  slot in ClaimSlots), and the worker seals it only if it wins the claim: the main thread may
+ *  have sealed it meanwhile (assist). -1 for a batch of its own. */
 export type ToSealWorker =
-  | { t: 'batch'; seq: number; ids: ArrayBuffer; lengths: Uint32Array; at: number; buf?: ArrayBuffer }
+  | { t: 'batch'; seq: number; ids: ArrayBuffer; lengths: Uint32Array; at: number; buf?: ArrayBuffer; claim: number }
   | { t: 'flush'; seq: number }
   /** Drop the pack being built (the pool is closing). */
   | { t: 'discard'; seq: number };
@@ -58,13 +63,6 @@ const WORKER_YOUNG_GENERATION_MB = 2;
 const SLAB_BYTES = 12 * 1024 * 1024;
 /** Buffers (of BATCH_BYTES) kept for batches the slab had no room for. */
 const SPARE_BUFFERS = 2;
-/** Bytes of batches a worker is sent ahead of what it has sealed: enough to last while the main
- *  thread is busy (it walks a folder of small files without returning to its event loop), few
- *  enough that the rest of the byte budget waits here, where the main thread may seal it itself
- *  instead of waiting for the workers (assist). With the backup's 16 MiB budget, the two cores
- *  of a 150k-file backup idled 1.0-1.1 s in all at 6 MiB ahead, 1.25-1.5 s at 3 MiB and 1.7-1.8 s
- *  at 2 MiB; with its 8 MiB budget since, 3 MiB was as fast as 4 (decisions §33). */
-const WORKER_AHEAD_BYTES = 3 * BATCH_BYTES;
 /** How long close() waits for a worker to drop its pack before it stops the worker anyway. */
 const DISCARD_WAIT_MS = 2000;
 
@@ -90,13 +88,19 @@ interface Batch {
   done: SealDone[];
   /** The blobs' ids, copied out of the open batch's #ids when it closes. */
   ids?: ArrayBuffer;
+  /** Set when sent: its message's seq, the worker it went to, and its claim (-1 for none). */
+  seq?: number;
+  slot?: Slot;
+  claim?: number;
+  /** Sealed, or taken by a worker: no longer one assist() may take. */
+  settled?: boolean;
 }
 
 interface Slot {
   readonly worker: Worker;
-  /** Bytes sent and not yet sealed. */
+  /** Bytes sent and not yet sealed (by the worker, or here by assist). */
   outstanding: number;
-  readonly batches: Map<number, { bytes: number; at: number; done: SealDone[] }>;
+  readonly batches: Map<number, Batch>;
   readonly flushes: Map<number, { resolve(): void; reject(err: unknown): void }>;
   readonly discards: Map<number, () => void>;
   exited: boolean;
@@ -106,9 +110,9 @@ interface Slot {
  * Compresses and seals data blobs into packs on worker threads. Each worker builds its own pack
  * (with its own salt and subkey) and hands it back finished, so the main thread's share of a
  * blob is one copy into a batch. add() copies the blob before it returns: the caller may reuse
- * its buffer at once. Batches beyond what the workers are sent ahead (WORKER_AHEAD_BYTES) queue
- * here, and assist() seals one on the caller's thread. Any failure (a blob that does not
- * compress, a worker that dies) fails every blob in flight and every later call.
+ * its buffer at once. Every batch is sent when it closes; assist() seals on the caller's thread
+ * the newest one in the slab no worker has started (ClaimSlots). Any failure (a blob that does
+ * not compress, a worker that dies) fails every blob in flight and every later call.
  */
 export class SealPool {
   readonly #init: SealWorkerInit;
@@ -116,8 +120,10 @@ export class SealPool {
   readonly #onPack: (pack: FinishedPack | StagedPack) => void;
   readonly #slots: Slot[] = [];
   #open: Batch | undefined;
-  /** Closed batches not yet sent to a worker, oldest first. */
-  readonly #queue: Batch[] = [];
+  /** Batches sent with a claim, oldest first, that assist() may take: those settled since are
+   *  dropped from the front as their answers come, and from the back by assist(). */
+  readonly #takeable: Batch[] = [];
+  readonly #claims = new ClaimSlots();
   /** The open batch's ids (one batch is open at a time; each send copies out what it holds). */
   readonly #ids = Buffer.allocUnsafeSlow(BATCH_BLOBS * ID_BYTES);
   readonly #buffers: BatchBuffers;
@@ -196,19 +202,27 @@ export class SealPool {
   }
 
   /**
-   * Seals one queued batch on this thread, when the workers have more than enough ahead of them:
-   * `seal` compresses and seals the batch's blobs as a worker does (sealBatch in pack-writer.ts;
+   * Seals on this thread one batch sent to a worker that no worker has started: `seal`
+   * compresses and seals the batch's blobs as a worker does (sealBatch in pack-writer.ts;
    * copying them: the batch's buffer is reused) and returns their sealed lengths, which their
-   * callbacks then get. Takes the newest batch (the workers take the oldest). Returns false when
-   * there was none. A seal that throws fails the batch's blobs with its error, and the pool, as
-   * a worker's failure does. For a caller that would otherwise wait for the workers: on 2 cores
-   * a first backup's main thread idled ~30% of the run waiting for its one seal worker
+   * callbacks then get. Takes the newest such batch (a worker takes its oldest). Returns false
+   * when there was none. A seal that throws fails the batch's blobs with its error, and the
+   * pool, as a worker's failure does. For a caller that would otherwise wait for the workers: on
+   * 2 cores a first backup's main thread idled ~30% of the run waiting for its one seal worker
    * (docs/decisions.md §33).
    */
   assist(seal: (ids: Uint8Array, lengths: readonly number[], buf: Uint8Array) => ArrayLike<number>): boolean {
     if (this.#failure) return false;
-    const batch = this.#queue.pop();
+    let batch: Batch | undefined;
+    while ((batch = this.#takeable.pop())) {
+      if (batch.settled) continue;
+      batch.settled = true;
+      if (this.#claims.claimHere(batch.claim!, batch.seq!)) break;
+    }
     if (!batch) return false;
+    const slot = batch.slot!;
+    slot.batches.delete(batch.seq!);
+    slot.outstanding -= batch.used;
     let sealed: ArrayLike<number>;
     try {
       sealed = seal(new Uint8Array(batch.ids!), batch.lengths, batch.buf.subarray(0, batch.used));
@@ -217,6 +231,7 @@ export class SealPool {
       this.#fail(err);
       return true;
     }
+    this.#claims.give(batch.claim!);
     this.#buffers.release(batch.at, batch.used, batch.buf.buffer);
     for (let k = 0; k < batch.done.length; k++) batch.done[k]!(undefined, sealed[k]!);
     return true;
@@ -227,7 +242,6 @@ export class SealPool {
   async flush(): Promise<void> {
     const added = this.#added;
     this.#close();
-    this.#dispatch(true);
     this.#throwIfFailed();
     await Promise.all(
       this.#slots.map(
@@ -281,8 +295,8 @@ export class SealPool {
     );
   }
 
-  /** Closes the open batch: queues it and sends what the workers have room for. A batch that
-   *  holds nothing (reserve() opened it, and its room was not filled) gives its room back. */
+  /** Closes the open batch and sends it. A batch that holds nothing (reserve() opened it, and its
+   *  room was not filled) gives its room back. */
   #close(): void {
     const batch = this.#open;
     if (!batch) return;
@@ -297,30 +311,26 @@ export class SealPool {
     }
     batch.ids = (this.#ids.buffer as ArrayBuffer).slice(0, batch.lengths.length * ID_BYTES);
     batch.buf = this.#buffers.shrink(batch, batch.used);
-    this.#queue.push(batch);
-    this.#dispatch(false);
-  }
-
-  /** Sends queued batches, oldest first, while a worker has less than WORKER_AHEAD_BYTES
-   *  outstanding (`all`: every one, for a flush). */
-  #dispatch(all: boolean): void {
-    while (this.#queue.length > 0 && !this.#failure) {
-      const slot = this.#pick();
-      if (!all && slot.outstanding >= WORKER_AHEAD_BYTES) return;
-      this.#post(slot, this.#queue.shift()!);
-    }
+    this.#post(this.#pick(), batch);
   }
 
   #post(slot: Slot, batch: Batch): void {
     const seq = ++this.#seq;
+    batch.seq = seq;
+    batch.slot = slot;
     slot.outstanding += batch.used;
-    slot.batches.set(seq, { bytes: batch.used, at: batch.at, done: batch.done });
+    slot.batches.set(seq, batch);
     const ids = batch.ids!;
     const lengths = Uint32Array.from(batch.lengths);
     if (batch.at >= 0) {
-      slot.worker.postMessage({ t: 'batch', seq, ids, lengths, at: batch.at } satisfies ToSealWorker, [ids]);
+      // the slab is shared: the worker reads the batch in place, and assist() may take it back
+      // (the ids are copied, not transferred: assist needs them)
+      const claim = (batch.claim = this.#claims.take(seq));
+      if (claim >= 0) this.#takeable.push(batch);
+      slot.worker.postMessage({ t: 'batch', seq, ids, lengths, at: batch.at, claim } satisfies ToSealWorker);
       return;
     }
+    batch.claim = -1;
     // transfer the whole buffer when the batch fills most of it (it comes back with the answer);
     // else copy out what it holds and keep the buffer (allocUnsafeSlow gives each batch buffer
     // an ArrayBuffer of its own, never a shared one)
@@ -330,7 +340,7 @@ export class SealPool {
       buf = whole.slice(0, batch.used);
       this.#buffers.giveBack(whole);
     }
-    slot.worker.postMessage({ t: 'batch', seq, ids, lengths, at: -1, buf } satisfies ToSealWorker, [buf, ids]);
+    slot.worker.postMessage({ t: 'batch', seq, ids, lengths, at: -1, buf, claim: -1 } satisfies ToSealWorker, [buf, ids]);
   }
 
   /** The worker with the fewest bytes outstanding, started on first need. */
@@ -345,7 +355,7 @@ export class SealPool {
     // a small young generation: a worker's garbage is a few views and entries per blob, and the
     // default (16 MiB semi-spaces) only held pages (measured: 25 MiB of new space at peak)
     workerHeapFromLimits();
-    const worker = new Worker(workerScript(import.meta.url, 'seal-worker.js'), { workerData: { ...this.#init, slab: this.#buffers.slab } satisfies SealWorkerData, name: 'cairn-seal', resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+    const worker = new Worker(workerScript(import.meta.url, 'seal-worker.js'), { workerData: { ...this.#init, slab: this.#buffers.slab, claims: this.#claims.buffer } satisfies SealWorkerData, name: 'cairn-seal', resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     // a worker never keeps the process alive: an abandoned pool must not hang the CLI
     worker.unref();
     const slot: Slot = { worker, outstanding: 0, batches: new Map(), flushes: new Map(), discards: new Map(), exited: false };
@@ -372,10 +382,12 @@ export class SealPool {
         const b = slot.batches.get(msg.seq);
         if (!b) return;
         slot.batches.delete(msg.seq);
-        slot.outstanding -= b.bytes;
-        this.#buffers.release(b.at, b.bytes, msg.buf);
+        slot.outstanding -= b.used;
+        b.settled = true;
+        this.#claims.give(b.claim!);
+        while (this.#takeable.length > 0 && this.#takeable[0]!.settled) this.#takeable.shift();
+        this.#buffers.release(b.at, b.used, msg.buf);
         for (let i = 0; i < b.done.length; i++) b.done[i]!(undefined, msg.sealed[i]!);
-        this.#dispatch(false);
         return;
       }
       case 'failed':
@@ -402,7 +414,7 @@ export class SealPool {
       for (const f of slot.flushes.values()) f.reject(failure);
       slot.flushes.clear();
     }
-    for (const b of this.#queue.splice(0)) for (const d of b.done) d(failure, 0);
+    this.#takeable.length = 0;
     const open = this.#open;
     this.#open = undefined;
     if (open) for (const d of open.done) d(failure, 0);

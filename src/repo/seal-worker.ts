@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { CairnError } from '../core/errors.js';
 import { compactEntries } from '../core/pack-format.js';
+import { claimForWorker } from './batch-claims.js';
 import { packBuilder } from './pack-file.js';
 import { type FinishedPack, type StagedPack, sealBatch } from './pack-writer.js';
 import { bufferedRandom } from './random.js';
@@ -14,6 +15,8 @@ if (!port) throw new Error('seal-worker.js runs as a worker thread');
 const init = workerData as SealWorkerData;
 /** The pool's slab, where batches come in (see SharedSlab). */
 const slab = new Uint8Array(init.slab);
+/** Which batches in the slab this worker may seal (see ClaimSlots). */
+const claims = new Int32Array(init.claims);
 
 /** A minor GC after every 4 MiB sealed: every blob's ciphertext is a new buffer (see
  *  minorGcEvery), and what died between GCs stayed in this thread's malloc arena. ~700
@@ -57,6 +60,8 @@ port.on('message', (msg: ToSealWorker) => {
     post({ t: 'discarded', seq: msg.seq });
     return;
   }
+  // a batch the main thread has sealed meanwhile (assist): dropped, it has its answer
+  if (!claimForWorker(claims, msg.claim, msg.seq)) return;
   try {
     let bytes = 0;
     for (const n of msg.lengths) bytes += n;
