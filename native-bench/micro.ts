@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism, cpus } from 'node:os';
 import { FastCdcChunker, chunkLengths, deriveGearTable } from '../src/core/chunker.js';
 import { decode, encode } from '../src/core/codec.js';
+import { GearScanMemory } from '../src/core/gear-scan.js';
 import { IdHasher } from '../src/core/hash.js';
 import { seal } from '../src/core/seal.js';
 import { PackBuilder, sealBatch } from '../src/repo/pack-writer.js';
@@ -37,9 +38,17 @@ async function time(label: string, bytes: number, fn: () => unknown): Promise<vo
 
 console.log(`\n${new Date().toISOString()} · ${cpus()[0]?.model} × ${availableParallelism()} · node ${process.version} · ${mib} MiB inputs\n`);
 console.log('| stage | MB/s |\n|---|---:|');
-const chunker = new FastCdcChunker(deriveGearTable(randomBytes(32)));
+const gear = deriveGearTable(randomBytes(32));
+const chunker = new FastCdcChunker(gear);
 await time('FastCDC 512K/1M/8M, random data (1 core)', size, () => chunkLengths(chunker, random));
 await time('FastCDC 512K/1M/8M, text-like data (1 core)', size, () => chunkLengths(chunker, text));
+// the data in a GearScanMemory, as a backup reads large files: the scan in WebAssembly
+for (const [dname, data] of [['random', random], ['text-like', text]] as const) {
+  const memory = new GearScanMemory(gear, size, size);
+  memory.buffer.set(data);
+  const inMemory = new FastCdcChunker(gear, undefined, memory);
+  await time(`FastCDC, ${dname} data, wasm scan (1 core)`, size, () => chunkLengths(inMemory, memory.buffer));
+}
 const hasher = new IdHasher(randomBytes(32));
 await time('keyed BLAKE3, 1 MiB blobs (1 core)', size, () => chunks(random).forEach((c) => hasher.raw(c)));
 const key = randomBytes(32);

@@ -1,4 +1,5 @@
 import { Blake3Hasher } from '@napi-rs/blake-hash';
+import type { GearScanMemory } from './gear-scan.js';
 import { deriveKey } from './hash.js';
 
 /** A pure chunker: handed buffers, never reads. Returns the offset just past the next cut in
@@ -70,16 +71,21 @@ export class FastCdcChunker implements Chunker {
   readonly #maskS: number;
   readonly #maskL: number;
   readonly #gear: Int32Array;
+  /** Where the buffers handed in may live: those are scanned in WebAssembly (see gear-scan.ts). */
+  readonly #memory: GearScanMemory | undefined;
   #pos = 0;
   #hash = 0;
   /** The hash as #scan leaves it when it finds no cut. */
   #scanned = 0;
 
-  constructor(gear: Int32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS) {
+  /** `memory`: a GearScanMemory (made with the same gear table) whose buffer the caller reads
+   *  into; buffers elsewhere are scanned in JavaScript, with the same cut points. */
+  constructor(gear: Int32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS, memory?: GearScanMemory) {
     checkChunkerParams(params);
     if (gear.length !== 256) throw new RangeError('gear table must have 256 entries');
     const bits = Math.log2(params.avgSizeBytes);
     this.#gear = gear;
+    this.#memory = memory;
     this.#min = params.minSizeBytes;
     this.#normal = params.avgSizeBytes;
     this.maxSizeBytes = params.maxSizeBytes;
@@ -124,12 +130,21 @@ export class FastCdcChunker implements Chunker {
 
   /**
    * Rolls the gear hash (from #scanned, where it leaves it) over buf[i, end): returns the offset
-   * just past the first byte after which `h & mask` is 0, or -1. Bytes up to a 4-byte boundary
+   * just past the first byte after which `h & mask` is 0, or -1. A buffer in the chunker's
+   * GearScanMemory is scanned there (~2.6 GB/s here). Elsewhere, bytes up to a 4-byte boundary
    * of the underlying buffer go one at a time, then four per 32-bit load, then the rest: one
    * bounds-checked load per four bytes made the scan ~2x faster than a load per byte (1.5 vs
    * 0.73 GB/s here). The hash is the same either way.
    */
   #scan(buf: Uint8Array, i: number, end: number, mask: number): number {
+    const memory = this.#memory;
+    if (memory?.holds(buf)) {
+      const at = buf.byteOffset;
+      const cut = memory.scan(at + i, at + end, this.#scanned, mask);
+      if (cut >= 0) return cut - at;
+      this.#scanned = memory.hash;
+      return -1;
+    }
     const gear = this.#gear;
     let h = this.#scanned;
     const head = LITTLE_ENDIAN ? Math.min(end, i + ((4 - ((buf.byteOffset + i) & 3)) & 3)) : end;

@@ -1,6 +1,7 @@
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { FastCdcChunker, type ChunkerParams } from '../core/chunker.js';
+import { type GearScanMemory, gearScanMemory } from '../core/gear-scan.js';
 import type { IdHasher } from '../core/hash.js';
 import { fromHex } from '../core/ids.js';
 import { BlobType } from '../core/pack-format.js';
@@ -89,6 +90,14 @@ const READ_BYTES = 4 * 1024 * 1024;
  *  start held 2 x 8 MiB more for nothing. */
 const READ_BUFFER_BYTES = 4 * 1024 * 1024;
 
+/** Where a file is read into: a large file's buffer is in a GearScanMemory, where the chunker
+ *  scans it in WebAssembly, unless none could be had (then it is a plain buffer, scanned in
+ *  JavaScript); a file below the min chunk size is read into a plain buffer of its size. */
+interface ReadBuffer {
+  buf: Buffer;
+  readonly memory: GearScanMemory | undefined;
+}
+
 /** Zeros to compare chunks with, ZERO_BYTES at a time: a zero buffer of the max chunk size
  *  (8 MiB) stayed resident all through a backup. */
 const ZERO_BYTES = 64 * 1024;
@@ -131,7 +140,7 @@ export class FileSaver {
   /** Read buffers of large files (READ_BUFFER_BYTES), kept for the next ones: chunks are copied
    *  out of them before they are reused, and a fresh buffer per file cost page faults and heap
    *  growth. */
-  readonly #spare: Buffer[] = [];
+  readonly #spare: ReadBuffer[] = [];
   /** One buffer for every small file when the writer copies what it is given (see copiesData):
    *  the file is read, hashed and handed over without an await in between. */
   #smallBuf: Buffer | undefined;
@@ -239,14 +248,21 @@ export class FileSaver {
   }
 
   async #read(fh: FileHandle, sizeHint: number, opts: Op): Promise<SavedContent> {
-    const chunker = new FastCdcChunker(this.#gear, this.#params);
     const reused = this.#reusedBytes();
-    let buf = sizeHint < this.#params.minSizeBytes ? Buffer.allocUnsafe(sizeHint + 1) : (this.#spare.pop() ?? Buffer.allocUnsafeSlow(reused));
+    const room: ReadBuffer = sizeHint < this.#params.minSizeBytes ? { buf: Buffer.allocUnsafe(sizeHint + 1), memory: undefined } : (this.#spare.pop() ?? this.#readBuffer(reused));
+    const chunker = new FastCdcChunker(this.#gear, this.#params, room.memory);
     try {
-      return await this.#chunkAll(fh, buf, chunker, opts, (bigger) => (buf = bigger));
+      return await this.#chunkAll(fh, room, chunker, opts);
     } finally {
-      if (buf.length === reused && this.#spare.length < 2) this.#spare.push(buf);
+      // a buffer grown past the reused size is not kept (a memory does not shrink)
+      if (room.buf.length === reused && this.#spare.length < 2) this.#spare.push(room);
     }
+  }
+
+  /** A large file's read buffer of `bytes`, growable to a max chunk plus one read. */
+  #readBuffer(bytes: number): ReadBuffer {
+    const memory = gearScanMemory(this.#gear, bytes, this.#params.maxSizeBytes + READ_BYTES);
+    return memory ? { buf: memory.buffer, memory } : { buf: Buffer.allocUnsafeSlow(bytes), memory };
   }
 
   /** The size of the read buffers kept for reuse: READ_BUFFER_BYTES, or less when the chunker's
@@ -255,12 +271,12 @@ export class FileSaver {
     return Math.min(READ_BUFFER_BYTES, this.#params.maxSizeBytes + READ_BYTES);
   }
 
-  /** Reads `fh` to its end into `first` (or a bigger buffer, reported through `grown`), cutting
-   *  and emitting chunks as they complete. */
-  async #chunkAll(fh: FileHandle, first: Buffer, chunker: FastCdcChunker, opts: Op, grown: (buf: Buffer) => void): Promise<SavedContent> {
+  /** Reads `fh` to its end into `room` (growing it as a chunk needs), cutting and emitting chunks
+   *  as they complete. */
+  async #chunkAll(fh: FileHandle, room: ReadBuffer, chunker: FastCdcChunker, opts: Op): Promise<SavedContent> {
     const max = this.#params.maxSizeBytes;
     const content: ContentRef[] = [];
-    let buf = first;
+    let buf = room.buf;
     let start = 0;
     let fill = 0;
     let scan = 0;
@@ -274,16 +290,15 @@ export class FileSaver {
           scan -= start;
           start = 0;
         } else {
-          const reused = this.#reusedBytes();
-          let size = Math.min(Math.max(buf.length * 2, 64 * 1024), max + READ_BYTES);
-          // a buffer growing past the reused size takes that size first, so it can be kept
-          if (buf.length < reused && size > reused) size = reused;
-          const bigger = size === reused ? (this.#spare.pop() ?? Buffer.allocUnsafeSlow(size)) : size > reused ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
-          buf.copy(bigger, 0, 0, fill);
           // nothing refers to the old buffer: emitted chunks were copied out of it
-          if (buf.length === reused && this.#spare.length < 2) this.#spare.push(buf);
-          buf = bigger;
-          grown(buf);
+          const size = Math.min(Math.max(buf.length * 2, 64 * 1024), max + READ_BYTES);
+          if (room.memory) room.buf = room.memory.grow(size);
+          else {
+            const bigger = size > this.#reusedBytes() ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
+            buf.copy(bigger, 0, 0, fill);
+            room.buf = bigger;
+          }
+          buf = room.buf;
         }
       }
       const { bytesRead } = await fh.read(buf, fill, Math.min(buf.length - fill, READ_BYTES), null);

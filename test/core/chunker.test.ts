@@ -2,6 +2,7 @@ import { Blake3Hasher } from '@napi-rs/blake-hash';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Chunker, type ChunkerParams, DEFAULT_CHUNKER_PARAMS, FastCdcChunker, checkChunkerParams, chunkLengths, deriveGearTable } from '../../src/core/chunker.js';
+import { GearScanMemory, gearScanMemory } from '../../src/core/gear-scan.js';
 import { plainHash } from '../../src/core/hash.js';
 import { lowEntropyText, xorshiftBytes } from './fixtures.js';
 
@@ -10,6 +11,17 @@ const GEAR = deriveGearTable(new Uint8Array(32).fill(7));
 const RANDOM_24MIB = xorshiftBytes(24 * MiB, 42);
 const TEXT_16MIB = lowEntropyText(16 * MiB);
 const SMALL: ChunkerParams = { minSizeBytes: 2048, avgSizeBytes: 8192, maxSizeBytes: 65536 };
+/** Parameters for the property tests: small enough to cut often, and the edge cases (min = avg
+ *  = max, avg = min, max far past avg). */
+const PARAM_SETS: ChunkerParams[] = [
+  SMALL,
+  { minSizeBytes: 256, avgSizeBytes: 1024, maxSizeBytes: 4096 },
+  { minSizeBytes: 1000, avgSizeBytes: 4096, maxSizeBytes: 5000 },
+  { minSizeBytes: 64, avgSizeBytes: 128, maxSizeBytes: 128 },
+  { minSizeBytes: 512, avgSizeBytes: 512, maxSizeBytes: 512 },
+  { minSizeBytes: 64, avgSizeBytes: 64, maxSizeBytes: 8192 },
+  { minSizeBytes: 100, avgSizeBytes: 128, maxSizeBytes: 100_000 },
+];
 
 /** Chunk lengths when `data` is handed to the chunker in the pieces cut at `splits`. */
 function streamedLengths(chunker: Chunker, data: Uint8Array, splits: readonly number[]): number[] {
@@ -198,16 +210,8 @@ describe('FastCdcChunker', () => {
 
   it('does not depend on how the input is split into buffers (property)', () => {
     const sources = [RANDOM_24MIB, TEXT_16MIB, new Uint8Array(300_000), Buffer.concat([TEXT_16MIB.subarray(0, 50_000), new Uint8Array(70_000), RANDOM_24MIB.subarray(0, 80_000)])];
-    const paramSets: ChunkerParams[] = [
-      SMALL,
-      { minSizeBytes: 256, avgSizeBytes: 1024, maxSizeBytes: 4096 },
-      { minSizeBytes: 1000, avgSizeBytes: 4096, maxSizeBytes: 5000 },
-      { minSizeBytes: 64, avgSizeBytes: 128, maxSizeBytes: 128 },
-      { minSizeBytes: 512, avgSizeBytes: 512, maxSizeBytes: 512 },
-      { minSizeBytes: 64, avgSizeBytes: 64, maxSizeBytes: 8192 },
-    ];
     const input = fc
-      .record({ source: fc.integer({ min: 0, max: sources.length - 1 }), start: fc.nat({ max: 100_000 }), length: fc.nat({ max: 150_000 }), params: fc.constantFrom(...paramSets) })
+      .record({ source: fc.integer({ min: 0, max: sources.length - 1 }), start: fc.nat({ max: 100_000 }), length: fc.nat({ max: 150_000 }), params: fc.constantFrom(...PARAM_SETS) })
       .chain((r) => {
         const src = sources[r.source]!;
         const data = src.subarray(Math.min(r.start, src.length), Math.min(r.start + r.length, src.length));
@@ -227,16 +231,8 @@ describe('FastCdcChunker', () => {
   });
 
   it('cuts exactly where the byte-at-a-time algorithm of docs/format.md §5.1 does (property)', () => {
-    const paramSets: ChunkerParams[] = [
-      SMALL,
-      { minSizeBytes: 256, avgSizeBytes: 1024, maxSizeBytes: 4096 },
-      { minSizeBytes: 1000, avgSizeBytes: 4096, maxSizeBytes: 5000 },
-      { minSizeBytes: 64, avgSizeBytes: 128, maxSizeBytes: 128 },
-      { minSizeBytes: 64, avgSizeBytes: 64, maxSizeBytes: 8192 },
-      { minSizeBytes: 100, avgSizeBytes: 128, maxSizeBytes: 100_000 },
-    ];
     fc.assert(
-      fc.property(fc.constantFrom(RANDOM_24MIB, TEXT_16MIB), fc.nat({ max: 1_000_000 }), fc.nat({ max: 120_000 }), fc.constantFrom(...paramSets), (src, start, length, params) => {
+      fc.property(fc.constantFrom(RANDOM_24MIB, TEXT_16MIB), fc.nat({ max: 1_000_000 }), fc.nat({ max: 120_000 }), fc.constantFrom(...PARAM_SETS), (src, start, length, params) => {
         const data = src.subarray(start, start + length);
         expect(chunkLengths(new FastCdcChunker(GEAR, params), data)).toEqual(referenceLengths(GEAR, params, data));
       }),
@@ -300,5 +296,97 @@ describe('checkChunkerParams', () => {
     ['zero', { minSizeBytes: 0, avgSizeBytes: 0, maxSizeBytes: 0 }],
   ])('rejects %s', (_label, p) => {
     expect(() => checkChunkerParams(p)).toThrow(RangeError);
+  });
+});
+
+describe('FastCdcChunker over a GearScanMemory (the scan in WebAssembly)', () => {
+  /** `data` copied into a GearScanMemory at `offset` (to try every alignment), the view of it,
+   *  and a chunker that scans there. */
+  function inMemory(data: Uint8Array, params: ChunkerParams, offset = 0): { view: Buffer; chunker: FastCdcChunker } {
+    const memory = new GearScanMemory(GEAR, offset + data.length, offset + data.length);
+    const view = memory.buffer.subarray(offset, offset + data.length);
+    view.set(data);
+    return { view, chunker: new FastCdcChunker(GEAR, params, memory) };
+  }
+
+  it.each([
+    ['24 MiB xorshift(42), default params', RANDOM_24MIB, DEFAULT_CHUNKER_PARAMS],
+    ['16 MiB low-entropy text, default params', TEXT_16MIB, DEFAULT_CHUNKER_PARAMS],
+    ['1 MiB xorshift(42), 2/8/64 KiB', RANDOM_24MIB.subarray(0, MiB), SMALL],
+    ['1 MiB low-entropy text, 2/8/64 KiB', TEXT_16MIB.subarray(0, MiB), SMALL],
+    ['20 MiB of zeros, default params', new Uint8Array(20 * MiB), DEFAULT_CHUNKER_PARAMS],
+  ])('cuts %s where the JavaScript scan does (the stability vectors)', (_label, data, params) => {
+    const { view, chunker } = inMemory(data, params);
+    const lengths = chunkLengths(chunker, view);
+    expect(lengths).toEqual(chunkLengths(new FastCdcChunker(GEAR, params), data));
+    expect(lengths.length).toBeGreaterThan(2);
+  });
+
+  it('cuts where the JavaScript scan does at any alignment, for any parameters and reads (property)', () => {
+    const input = fc
+      .record({ src: fc.constantFrom(RANDOM_24MIB, TEXT_16MIB), start: fc.nat({ max: 1_000_000 }), length: fc.nat({ max: 150_000 }), offset: fc.nat({ max: 7 }), params: fc.constantFrom(...PARAM_SETS) })
+      .chain((r) => {
+        const data = r.src.subarray(r.start, r.start + r.length);
+        return fc.record({ data: fc.constant(data), offset: fc.constant(r.offset), params: fc.constant(r.params), splits: fc.array(fc.nat({ max: data.length }), { maxLength: 40 }) });
+      });
+    fc.assert(
+      fc.property(input, ({ data, offset, params, splits }) => {
+        const { view, chunker } = inMemory(data, params, offset);
+        expect(streamedLengths(chunker, view, splits)).toEqual(chunkLengths(new FastCdcChunker(GEAR, params), data));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('scans each byte the way docs/format.md §5.1 does, cut or no cut, at every alignment and length', () => {
+    // the raw scan against one byte at a time: every start from 0 to 7 and end up to 4 words on
+    // (the loop of four bytes per load and the loop of the last 0-3), with masks that cut often
+    const data = RANDOM_24MIB.subarray(0, 64 * 1024);
+    const memory = new GearScanMemory(GEAR, data.length, data.length);
+    memory.buffer.set(data);
+    const at = memory.buffer.byteOffset;
+    for (const bits of [2, 4, 12, 32]) {
+      const mask = bits >= 32 ? -1 : ~((1 << (32 - bits)) - 1);
+      for (let start = 0; start < 8; start++) {
+        for (let end = start; end < start + 20; end++) {
+          for (const h0 of [0, -1, 0x12345678]) {
+            let h = h0;
+            let want = -1;
+            for (let i = start; i < end; i++) {
+              h = ((h << 1) + GEAR[data[i]!]!) | 0;
+              if ((h & mask) === 0) {
+                want = i + 1;
+                break;
+              }
+            }
+            const got = memory.scan(at + start, at + end, h0, mask);
+            expect(got < 0 ? -1 : got - at).toBe(want);
+            if (want < 0) expect(memory.hash).toBe(h);
+          }
+        }
+      }
+    }
+  });
+
+  it('keeps its contents in place when it grows; views of it from before are not its buffer any more', () => {
+    const memory = new GearScanMemory(GEAR, 100_000, 10 * MiB);
+    const before = memory.buffer;
+    before.set(RANDOM_24MIB.subarray(0, 100_000));
+    expect(memory.holds(before.subarray(10))).toBe(true);
+    const after = memory.grow(5 * MiB);
+    expect(after.length).toBe(5 * MiB);
+    expect(Buffer.compare(after.subarray(0, 100_000), RANDOM_24MIB.subarray(0, 100_000))).toBe(0);
+    expect(memory.holds(after)).toBe(true);
+    expect(memory.holds(before)).toBe(false);
+    expect(memory.holds(RANDOM_24MIB)).toBe(false);
+    // a chunker given the memory still cuts buffers elsewhere, in JavaScript
+    const chunker = new FastCdcChunker(GEAR, SMALL, memory);
+    expect(chunkLengths(chunker, RANDOM_24MIB.subarray(0, MiB))).toEqual(chunkLengths(new FastCdcChunker(GEAR, SMALL), RANDOM_24MIB.subarray(0, MiB)));
+  });
+
+  it('is not had when the engine cannot reserve the memory (the caller reads into plain buffers)', () => {
+    // past 4 GiB: more than a 32-bit WebAssembly memory can be
+    expect(gearScanMemory(GEAR, 1024, 2 ** 33)).toBeUndefined();
+    expect(gearScanMemory(GEAR, 1024, MiB)).toBeInstanceOf(GearScanMemory);
   });
 });
