@@ -7,3 +7,20 @@ export function copyInto(dst: Uint8Array, at: number, src: Uint8Array): void {
   if (src.length === 0) return;
   (Buffer.isBuffer(dst) ? dst : Buffer.from(dst.buffer, dst.byteOffset, dst.byteLength)).fill(src, at, at + src.length);
 }
+
+let detachedOne = false;
+
+/**
+ * Detaches one empty buffer, once per thread, for code that will detach buffers (transfers to
+ * and from worker threads, a WebAssembly memory that grows). V8 compiles typed-array code on
+ * the assumption that no ArrayBuffer is ever detached, until one is: then every function
+ * compiled on it is thrown away at once. A first backup's first detach came in its middle and
+ * took ~50 optimized functions with it, compiled again at ~0.3 s of cpu (docs/decisions.md
+ * §36); made at the start, it costs nothing, since nothing hot is compiled yet.
+ */
+export function expectDetachedBuffers(): void {
+  if (detachedOne) return;
+  detachedOne = true;
+  const empty = new ArrayBuffer(0);
+  structuredClone(empty, { transfer: [empty] });
+}

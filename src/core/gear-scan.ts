@@ -4,6 +4,8 @@
 // loads need none (the engine guards the memory with unmapped pages), and it runs at ~2.6 GB/s:
 // 0.3 s of a 2.9 GB first backup's main thread (docs/decisions.md §36).
 
+import { expectDetachedBuffers } from './bytes.js';
+
 // A global in Node; @types/node 20 leaves it to TypeScript's lib.dom, which cairn does not load.
 // The parts used here:
 declare const WebAssembly: {
@@ -134,6 +136,8 @@ export class GearScanMemory {
    *  cannot be had (a ulimit -v: the engine reserves it up front), see gearScanMemory(). */
   constructor(gear: Int32Array, bytes: number, maxBytes: number) {
     if (gear.length !== 256) throw new RangeError('gear table must have 256 entries');
+    // grow() detaches the memory's buffer
+    expectDetachedBuffers();
     this.#memory = new WebAssembly.Memory({ initial: pagesFor(bytes), maximum: pagesFor(Math.max(bytes, maxBytes)) });
     new Int32Array(this.#memory.buffer, 0, 256).set(gear);
     const instance = new WebAssembly.Instance((compiled ??= new WebAssembly.Module(gearScanModule())), { m: { mem: this.#memory } });

@@ -3,6 +3,7 @@
 // calls, and answers once per batch. Files of several parts stay open here between parts.
 import { closeSync, constants, openSync, unlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { expectDetachedBuffers } from '../core/bytes.js';
 import { IdHasher } from '../core/hash.js';
 import { ID_BYTES, type PackId } from '../core/ids.js';
 import type { BlobTypeId } from '../core/pack-format.js';
@@ -32,6 +33,8 @@ import {
 
 const port = parentPort;
 if (!port) throw new Error('file-write-worker.js runs as a worker thread');
+// batch buffers of their own are transferred back: detached here
+expectDetachedBuffers();
 const init = workerData as FileWriterData;
 /** The pool's slab, where batches come in (see SharedSlab). */
 const slab = new Uint8Array(init.slab);

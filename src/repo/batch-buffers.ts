@@ -1,3 +1,4 @@
+import { expectDetachedBuffers } from '../core/bytes.js';
 import { SharedSlab } from './shared-slab.js';
 
 /** Where a batch's blobs are written: a run of the slab (`at` its offset), or, when the slab had
@@ -26,6 +27,8 @@ export class BatchBuffers {
   /** `keepLarge`: how many buffers larger than batchBytes to keep too (the largest that came
    *  back), for a caller whose larger requests recur. */
   constructor(batchBytes: number, slabBytes: number, keep: number, keepLarge = 0) {
+    // a buffer of its own is transferred: detached here
+    expectDetachedBuffers();
     this.batchBytes = batchBytes;
     this.#slab = new SharedSlab(slabBytes);
     this.#keep = keep;

@@ -1,6 +1,7 @@
 // A seal worker (see seal-pool.ts): compresses and seals the data blobs of the batches it is sent
 // into packs of its own, and posts each pack back when it is full or when asked to flush.
 import { parentPort, workerData } from 'node:worker_threads';
+import { expectDetachedBuffers } from '../core/bytes.js';
 import { CairnError } from '../core/errors.js';
 import { compactEntries } from '../core/pack-format.js';
 import { claimForWorker } from './batch-claims.js';
@@ -12,6 +13,8 @@ import { minorGcEvery } from './worker-gc.js';
 
 const port = parentPort;
 if (!port) throw new Error('seal-worker.js runs as a worker thread');
+// packs and batch buffers are transferred back: detached here
+expectDetachedBuffers();
 const init = workerData as SealWorkerData;
 /** The pool's slab, where batches come in (see SharedSlab). */
 const slab = new Uint8Array(init.slab);
