@@ -248,11 +248,12 @@ export class FileSaver {
   }
 
   async #read(fh: FileHandle, sizeHint: number, opts: Op): Promise<SavedContent> {
+    // below the min chunk size: one chunk, unless the file grew (a buffer of its size)
+    if (sizeHint < this.#params.minSizeBytes) return this.#chunkAll(fh, { buf: Buffer.allocUnsafe(sizeHint + 1), memory: undefined }, new FastCdcChunker(this.#gear, this.#params), opts);
     const reused = this.#reusedBytes();
-    const room: ReadBuffer = sizeHint < this.#params.minSizeBytes ? { buf: Buffer.allocUnsafe(sizeHint + 1), memory: undefined } : (this.#spare.pop() ?? this.#readBuffer(reused));
-    const chunker = new FastCdcChunker(this.#gear, this.#params, room.memory);
+    const room = this.#spare.pop() ?? this.#readBuffer(reused);
     try {
-      return await this.#chunkAll(fh, room, chunker, opts);
+      return await this.#chunkAll(fh, room, new FastCdcChunker(this.#gear, this.#params, room.memory), opts);
     } finally {
       // a buffer grown past the reused size is not kept (a memory does not shrink)
       if (room.buf.length === reused && this.#spare.length < 2) this.#spare.push(room);
