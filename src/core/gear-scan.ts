@@ -2,7 +2,7 @@
 // function's own memory (GearScanMemory). The same loop in JavaScript (FastCdcChunker) runs at
 // ~1.5 GB/s here, held back by a bounds check on every table and word load; in WebAssembly the
 // loads need none (the engine guards the memory with unmapped pages), and it runs at ~2.6 GB/s:
-// 0.3 s of a 2.9 GB first backup's main thread (docs/decisions.md §36).
+// ~0.4 s less of a 2.9 GB first backup's main thread (docs/decisions.md §36).
 
 import { expectDetachedBuffers } from './bytes.js';
 
@@ -23,7 +23,7 @@ const PAGE_BYTES = 64 * 1024;
 const TABLE_BYTES = 1024;
 
 /**
- * The module, assembled here (it is 200 bytes: no toolchain, no binary in the repository). In
+ * The module, assembled here (it is 301 bytes: no toolchain, no binary in the repository). In
  * the text format:
  *
  *   (import "m" "mem" (memory 1))

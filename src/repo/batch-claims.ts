@@ -5,12 +5,12 @@ const CLAIM_SLOTS = 256;
 
 /**
  * Which thread seals a batch in the slab: each one sent has a slot here holding its tag (from
- * the seq of its message), and the first thread to swap the tag for its own mark seals it. Claims are shared memory, so a worker
- * takes its next batch as soon as it is done with the last, without waiting for the main thread
- * to hear of it, and the main thread can still seal a batch itself (assist) that no worker has
- * started. A slot is used again only once its batch has settled here (sealed by the worker and
- * answered, or sealed by assist): a worker's message for a batch assist took then finds another
- * tag, or a mark, and is dropped.
+ * the seq of its message), and the first thread to swap the tag for its own mark seals it.
+ * Claims are shared memory, so a worker takes its next batch as soon as it is done with the
+ * last, without waiting for the main thread to hear of it, and the main thread can still seal a
+ * batch itself (assist) that no worker has started. A slot is used again only once its batch
+ * has settled here (sealed by the worker and answered, or sealed by assist): a worker's message
+ * for a batch assist took then finds another tag, or a mark, and is dropped.
  */
 export class ClaimSlots {
   static readonly WORKER = -1;
@@ -53,4 +53,3 @@ export function claimForWorker(claims: Int32Array, claim: number, seq: number): 
   const tag = tagOf(seq);
   return Atomics.compareExchange(claims, claim, tag, ClaimSlots.WORKER) === tag;
 }
-
