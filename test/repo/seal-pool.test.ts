@@ -259,8 +259,8 @@ describe('SealPool', () => {
     // the last batch is still open (it closes on the next turn): a full batch closes at once
     let assisted = 0;
     while (pool.assist(sealHere)) assisted++;
-    // the worker is still starting, or sealing its first batches
-    expect(assisted).toBeGreaterThanOrEqual(10);
+    // the worker starts meanwhile and takes the oldest (how many depends on the machine)
+    expect(assisted).toBeGreaterThan(0);
     expect(assisted).toBeLessThanOrEqual(23);
     const taken = seen.map((d) => blobs.findIndex((b) => Buffer.compare(b, d) === 0));
     expect(taken[0]).toBeGreaterThanOrEqual(blobs.length - 4);
@@ -286,7 +286,8 @@ describe('SealPool', () => {
     // all it can, down to the batch the worker is sealing, which it must not take too: every
     // blob in exactly one pack
     const { pool, packs } = newAnyPool({ ...INIT, packTargetBytes: 256 * 1024 }, 1, 16 * 1024 * 1024);
-    const blobs = Array.from({ length: 400 }, (_, i) => Buffer.concat([Buffer.from(`blob ${i}\n`), lowEntropyText(60_000 + ((i * 131) % 9000))]));
+    // blobs large enough (~1 ms of zstd each) that the worker falls behind four of them a turn
+    const blobs = Array.from({ length: 200 }, (_, i) => Buffer.concat([Buffer.from(`blob ${i}\n`), lowEntropyText(150_000 + ((i * 131) % 9000))]));
     const { sealHere, seen, here } = assistSealer();
     const sealed: Promise<number>[] = [];
     for (const [i, b] of blobs.entries()) {
