@@ -29,8 +29,15 @@ function newSpaces(clear: boolean): { main: number; worker: number } {
 
 describe('workerHeapFromLimits', () => {
   it('gives a worker the young generation its resourceLimits ask for, and leaves the main thread its own', () => {
-    // the flag wins over resourceLimits: the reason for the function
-    expect(newSpaces(false)).toEqual({ main: 8, worker: 8 });
-    expect(newSpaces(true)).toEqual({ main: 8, worker: 2 });
+    // the flag wins over resourceLimits: the reason for the function. A new space grows to its
+    // limit only as the heuristics of V8 see fit, so the worker's is held to its limit, not to
+    // it (under load it was 1 MiB of its 2 once)
+    const flagOnly = newSpaces(false);
+    expect(flagOnly.main).toBe(8);
+    expect(flagOnly.worker).toBeGreaterThan(2);
+    const limited = newSpaces(true);
+    expect(limited.main).toBe(8);
+    expect(limited.worker).toBeGreaterThan(0);
+    expect(limited.worker).toBeLessThanOrEqual(2);
   });
 });
