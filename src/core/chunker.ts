@@ -78,11 +78,13 @@ export class FastCdcChunker implements Chunker {
   /** The hash as #scan leaves it when it finds no cut. */
   #scanned = 0;
 
-  /** `memory`: a GearScanMemory (made with the same gear table) whose buffer the caller reads
-   *  into; buffers elsewhere are scanned in JavaScript, with the same cut points. */
+  /** `memory`: a GearScanMemory made with this gear table, whose buffer the caller reads into;
+   *  buffers elsewhere are scanned in JavaScript, with the same cut points. */
   constructor(gear: Int32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS, memory?: GearScanMemory) {
     checkChunkerParams(params);
     if (gear.length !== 256) throw new RangeError('gear table must have 256 entries');
+    // a memory with another table would cut elsewhere than the format says, silently
+    if (memory && memory.gear !== gear && !memory.gear.every((v, i) => v === gear[i])) throw new RangeError('the scan memory was made with another gear table');
     const bits = Math.log2(params.avgSizeBytes);
     this.#gear = gear;
     this.#memory = memory;

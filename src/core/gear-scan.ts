@@ -127,6 +127,8 @@ let compiled: object | undefined;
  * detached. Each large file being read has one (FileSaver keeps two for the next files).
  */
 export class GearScanMemory {
+  /** The gear table in front of the buffer (a chunker scanning here must use the same). */
+  readonly gear: Int32Array;
   readonly #memory: WasmMemory;
   readonly #scan: (i: number, end: number, h: number, mask: number) => number;
   readonly #hash: { readonly value: number };
@@ -136,6 +138,7 @@ export class GearScanMemory {
    *  cannot be had (a ulimit -v: the engine reserves it up front), see gearScanMemory(). */
   constructor(gear: Int32Array, bytes: number, maxBytes: number) {
     if (gear.length !== 256) throw new RangeError('gear table must have 256 entries');
+    this.gear = gear;
     // grow() detaches the memory's buffer
     expectDetachedBuffers();
     this.#memory = new WebAssembly.Memory({ initial: pagesFor(bytes), maximum: pagesFor(Math.max(bytes, maxBytes)) });

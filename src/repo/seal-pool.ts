@@ -88,12 +88,11 @@ interface Batch {
   done: SealDone[];
   /** The blobs' ids, copied out of the open batch's #ids when it closes. */
   ids?: ArrayBuffer;
-  /** Set when sent: its message's seq, the worker it went to, and its claim (-1 for none). */
+  /** Set when sent: its message's seq, the worker it went to, and its claim (-1 for none). It
+   *  is in flight while its worker's `batches` has it (until sealed here or answered). */
   seq?: number;
   slot?: Slot;
   claim?: number;
-  /** Sealed, or taken by a worker: no longer one assist() may take. */
-  settled?: boolean;
 }
 
 interface Slot {
@@ -104,6 +103,11 @@ interface Slot {
   readonly flushes: Map<number, { resolve(): void; reject(err: unknown): void }>;
   readonly discards: Map<number, () => void>;
   exited: boolean;
+}
+
+/** True while a sent batch is neither sealed here nor answered by its worker. */
+function inFlight(batch: Batch): boolean {
+  return batch.slot!.batches.has(batch.seq!);
 }
 
 /**
@@ -120,8 +124,8 @@ export class SealPool {
   readonly #onPack: (pack: FinishedPack | StagedPack) => void;
   readonly #slots: Slot[] = [];
   #open: Batch | undefined;
-  /** Batches sent with a claim, oldest first, that assist() may take: those settled since are
-   *  dropped from the front as their answers come, and from the back by assist(). */
+  /** Batches sent with a claim, oldest first, that assist() may take: those no longer in flight
+   *  are dropped from the front as answers come, and from the back by assist(). */
   readonly #takeable: Batch[] = [];
   readonly #claims = new ClaimSlots();
   /** The open batch's ids (one batch is open at a time; each send copies out what it holds). */
@@ -214,11 +218,8 @@ export class SealPool {
   assist(seal: (ids: Uint8Array, lengths: readonly number[], buf: Uint8Array) => ArrayLike<number>): boolean {
     if (this.#failure) return false;
     let batch: Batch | undefined;
-    while ((batch = this.#takeable.pop())) {
-      if (batch.settled) continue;
-      batch.settled = true;
-      if (this.#claims.claimHere(batch.claim!, batch.seq!)) break;
-    }
+    // a batch a worker has claimed is dropped here too: it is the worker's until its answer
+    while ((batch = this.#takeable.pop())) if (inFlight(batch) && this.#claims.claimHere(batch.claim!, batch.seq!)) break;
     if (!batch) return false;
     const slot = batch.slot!;
     slot.batches.delete(batch.seq!);
@@ -383,9 +384,8 @@ export class SealPool {
         if (!b) return;
         slot.batches.delete(msg.seq);
         slot.outstanding -= b.used;
-        b.settled = true;
         this.#claims.give(b.claim!);
-        while (this.#takeable.length > 0 && this.#takeable[0]!.settled) this.#takeable.shift();
+        while (this.#takeable.length > 0 && !inFlight(this.#takeable[0]!)) this.#takeable.shift();
         this.#buffers.release(b.at, b.used, msg.buf);
         for (let i = 0; i < b.done.length; i++) b.done[i]!(undefined, msg.sealed[i]!);
         return;

@@ -384,6 +384,14 @@ describe('FastCdcChunker over a GearScanMemory (the scan in WebAssembly)', () =>
     expect(chunkLengths(chunker, RANDOM_24MIB.subarray(0, MiB))).toEqual(chunkLengths(new FastCdcChunker(GEAR, SMALL), RANDOM_24MIB.subarray(0, MiB)));
   });
 
+  it('is refused by a chunker whose gear table is another (its cuts would differ, silently)', () => {
+    const memory = new GearScanMemory(GEAR, MiB, MiB);
+    expect(() => new FastCdcChunker(deriveGearTable(new Uint8Array(32).fill(8)), SMALL, memory)).toThrow('another gear table');
+    // the same table, as the same array or a copy, is fine
+    expect(() => new FastCdcChunker(GEAR, SMALL, memory)).not.toThrow();
+    expect(() => new FastCdcChunker(Int32Array.from(GEAR), SMALL, memory)).not.toThrow();
+  });
+
   it('is not had when the engine cannot reserve the memory (the caller reads into plain buffers)', () => {
     // past 4 GiB: more than a 32-bit WebAssembly memory can be
     expect(gearScanMemory(GEAR, 1024, 2 ** 33)).toBeUndefined();
