@@ -19,7 +19,7 @@ export interface CheckOptions extends Op {
 
 /** One problem found, with the snapshots and files it affects when known. */
 export interface CheckProblem {
-  readonly kind: 'missing-pack' | 'damaged-pack' | 'missing-blob' | 'damaged-blob' | 'damaged-tree' | 'damaged-snapshot' | 'unindexed-pack';
+  readonly kind: 'missing-pack' | 'damaged-pack' | 'missing-blob' | 'damaged-blob' | 'damaged-tree' | 'damaged-snapshot' | 'unindexed-pack' | 'inconsistent-file';
   readonly message: string;
   /** The blob the problem is about, when it is about one. */
   readonly blob?: string;
@@ -147,14 +147,30 @@ async function traceSnapshots(repo: Repository, snaps: readonly SnapshotEntry[],
       for (const n of nodes) {
         const p = `${prefix}/${n.name}`;
         if (n.type === 'dir' && n.subtree) await visit(n.subtree, p);
+        // the file's length as its content gives it (holes and blobs), as restore adds it up
+        let length = 0;
+        let lengthKnown = true;
         for (const c of n.content ?? []) {
-          if (typeof c === 'number') continue;
+          if (typeof c === 'number') {
+            length += c;
+            continue;
+          }
+          const row = repo.index.rowOf(fromHex(c));
+          if (row >= 0) length += repo.index.rawLengthOf(row);
+          else lengthKnown = false;
           if (bad.has(c)) note(c, snapId, p);
-          else if (!repo.index.has(fromHex(c))) {
+          else if (row < 0) {
             bad.add(c);
             note(c, snapId, p);
             errors.push({ kind: 'missing-blob', blob: c, message: `data blob ${c} is in no index` });
           }
+        }
+        if (n.type === 'file' && lengthKnown && length !== n.size) {
+          errors.push({
+            kind: 'inconsistent-file',
+            message: `snapshot ${snapId.slice(0, 12)}: ${p}: its content adds up to ${length} bytes, its entry says ${n.size}; restore skips it`,
+            affected: [{ snapshot: snapId, path: p }],
+          });
         }
       }
     };

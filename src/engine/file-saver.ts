@@ -176,9 +176,11 @@ export class FileSaver {
         throw err;
       }
       if (small) {
+        // its length is taken first: handing it over may detach it (see #emitNow)
+        const sizeBytes = small.length;
         const content: ContentRef[] = [];
         await this.#emit(small, content, opts, reserved);
-        return { content, sizeBytes: small.length };
+        return { content, sizeBytes };
       }
       this.#budget.release(reserved);
     }
@@ -219,9 +221,11 @@ export class FileSaver {
       this.#budget.release(reserved);
       return undefined;
     }
+    // its length is taken first: handing it over may detach it (see #emitNow)
+    const sizeBytes = small.length;
     const content: ContentRef[] = [];
     this.#emitNow(small, content, opts, reserved);
-    return { content, sizeBytes: small.length };
+    return { content, sizeBytes };
   }
 
   /** A buffer to read a small file of `sizeHint` bytes into, one byte longer to see growth:
@@ -357,7 +361,10 @@ export class FileSaver {
   }
 
   /** #emit for a chunk whose `reserved` bytes of budget the caller took and whose memory it
-   *  hands over: nothing to wait for. */
+   *  hands over: nothing to wait for. `chunk` must not be read after this returns: when it lies
+   *  in room from reserve() and fills its batch, the seal pool may have transferred the batch's
+   *  buffer to a worker, leaving `chunk` detached (length 0). A file recorded with size 0 and
+   *  one chunk, which restore then refused, was how this showed. */
   #emitNow(chunk: Buffer, content: ContentRef[], opts: Op, reserved: number): void {
     try {
       this.#throwIfFailed();

@@ -128,8 +128,8 @@ export class BlobWriter {
   }
 
   /** Room for a data blob of up to `n` bytes in the seal workers' next batch, to read it into
-   *  and pass (the part filled) to saveData(), which then copies nothing; undefined without
-   *  workers. See SealPool.reserve. */
+   *  and pass (the part filled) to saveData(), which then copies nothing, and which may leave
+   *  it detached; undefined without workers. See SealPool.reserve. */
   reserve(n: number): Buffer | undefined {
     this.#throwIfFailed();
     try {

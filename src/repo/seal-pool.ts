@@ -182,7 +182,9 @@ export class SealPool {
   /** Room for a blob of up to `n` bytes where addThen() would copy it to: a caller that reads a
    *  blob straight into it (a backup's small files) passes the part it filled to addThen(), which
    *  then copies nothing, before any other call on the pool. A blob not added leaves nothing to
-   *  undo. Throws as addThen() does. */
+   *  undo. Throws as addThen() does. The room may be detached once addThen() returns (a batch
+   *  with a buffer of its own is transferred to its worker when it fills): read what it holds,
+   *  its length too, before. */
   reserve(n: number): Buffer {
     if (this.#failure) throw this.#failure.err;
     if (this.#closed) throw new Error('seal pool is closed');

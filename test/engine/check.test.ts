@@ -7,7 +7,8 @@ import { readPackIndex } from '../../src/repo/repository.js';
 import { backup } from '../../src/engine/backup.js';
 import { check } from '../../src/engine/check.js';
 import { BlobType } from '../../src/core/pack-format.js';
-import type { PackId } from '../../src/core/ids.js';
+import type { BlobId, PackId } from '../../src/core/ids.js';
+import { type TreeNode, decodeTree, encodeTree } from '../../src/core/tree.js';
 import { newTestRepo } from '../repo/fixtures.js';
 
 let dir: string;
@@ -47,6 +48,37 @@ describe('check', () => {
     expect(report.errors.some((e) => e.kind === 'missing-pack')).toBe(true);
     const traced = report.errors.flatMap((e) => e.affected ?? []);
     expect(traced).toContainEqual({ snapshot: snapshotId, path: path.join(dir, 'a.bin') });
+  });
+
+  it('reports a file whose content does not add up to its size, naming the snapshot and path', async () => {
+    // as a backup wrote one when it read a small file's size after handing the file over
+    const { repo } = await setup();
+    const { snapshot } = (await repo.listSnapshots())[0]!;
+    let tree = snapshot.tree;
+    let file: TreeNode | undefined;
+    for (const name of [...dir.split('/').slice(1), 'a.bin']) {
+      const node = decodeTree(await repo.reader.load(BlobType.tree, tree)).nodes.find((n) => n.name === name)!;
+      if (node.type === 'dir') tree = node.subtree!;
+      else file = node;
+    }
+    const write = async (nodes: TreeNode[]): Promise<BlobId> => {
+      const bytes = encodeTree({ nodes });
+      const id = repo.hasher.id(bytes);
+      const writer = repo.newWriter();
+      await writer.save(BlobType.tree, repo.hasher.raw(bytes), bytes);
+      await writer.flush();
+      return id;
+    };
+    const sound = await write([{ ...file!, name: 'same.bin' }, { type: 'file', name: 'holes.bin', mode: 0o100644, uid: 0, gid: 0, mtimeNs: '0', ctimeNs: '0', size: 4096 + file!.size, inode: '1', devId: '1', nlink: 1, content: [4096, ...file!.content!] } as TreeNode]);
+    const wrong = await write([{ ...file!, name: 'wrong.bin', size: 0 }]);
+    const soundId = await repo.saveSnapshot({ ...snapshot, tree: sound });
+    const wrongId = await repo.saveSnapshot({ ...snapshot, tree: wrong });
+    const report = await check(repo);
+    const found = report.errors.filter((e) => e.kind === 'inconsistent-file');
+    expect(found).toHaveLength(1);
+    expect(found[0]!.affected).toEqual([{ snapshot: wrongId, path: '/wrong.bin' }]);
+    expect(found[0]!.message).toContain(`adds up to ${file!.size} bytes, its entry says 0`);
+    expect(report.errors.flatMap((e) => e.affected ?? []).some((a) => a.snapshot === soundId)).toBe(false);
   });
 
   it('reports a damaged tree without --read-data, naming the snapshot', async () => {

@@ -296,6 +296,44 @@ describe('FileSaver with a writer that copies (the seal workers\' callback path)
     expect(budget.tryAcquire(1 << 20)).toBe(true);
   });
 
+  it('reports the size of a small file read into room that the writer detaches as it takes it', async () => {
+    // the seal pool transfers a batch with a buffer of its own to its worker when a blob fills
+    // it: the room the file was read into is detached once saveData() returns. Its size was
+    // read after that, and a file went into the snapshot with size 0 and one chunk
+    const callbacks: ((err: unknown) => void)[] = [];
+    const writer = {
+      copiesData: true,
+      known: () => false,
+      reserve: (n: number) => Buffer.allocUnsafeSlow(n),
+      save: () => Promise.reject(new Error('not this path')),
+      saveData: (_id: Uint8Array, _hex: string, data: Uint8Array, _opts: unknown, done: (err: unknown) => void) => {
+        structuredClone(data.buffer, { transfer: [data.buffer as ArrayBuffer] });
+        callbacks.push(done);
+        return true;
+      },
+    };
+    const saver = new FileSaver(writer, repo.hasher, repo.gear, DEFAULT_CHUNKER_PARAMS, new ByteBudget(1 << 20));
+    const file = path.join(dir, 'detached');
+    const data = randomBytes(3000);
+    await writeFile(file, data);
+    const viaSave = await saver.save(fromUserPath(file), data.length);
+    const viaNow = saver.saveSmallNow(fromUserPath(file), data.length);
+    const fd = openSync(file, 'r');
+    let viaFd;
+    try {
+      viaFd = saver.saveSmallNowFd(fd, data.length);
+    } finally {
+      closeSync(fd);
+    }
+    for (const saved of [viaSave, viaNow, viaFd]) {
+      expect(saved?.sizeBytes).toBe(3000);
+      expect(saved?.content).toEqual([repo.hasher.id(data)]);
+    }
+    expect(callbacks).toHaveLength(3);
+    for (const done of callbacks) done(undefined);
+    await saver.drain();
+  });
+
   it('drain() rethrows the first seal failure, once every chunk has settled', async () => {
     const { writer, callbacks } = heldWriter();
     const saver = new FileSaver(writer, repo.hasher, repo.gear, PARAMS, new ByteBudget(1 << 20));

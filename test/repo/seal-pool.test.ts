@@ -228,6 +228,25 @@ describe('SealPool', () => {
     for (const b of added) expect(Buffer.compare(await reader.load(BlobType.data, HASHER.id(b)), b)).toBe(0);
   });
 
+  it('transfers to its worker a batch of its own that a blob in reserve() room fills: the room is detached once add() returns', async () => {
+    // a 1 MiB slab: the first blob takes it, so the room reserved next is a buffer of its own,
+    // and a blob that fills it closes the batch, whose buffer goes to the worker whole. A caller
+    // must read what it needs of the room (its length too) before add() (FileSaver's small files)
+    const { pool, packs } = newAnyPool(INIT, 1, 1024 * 1024);
+    const first = Buffer.from(lowEntropyText(1_000_000));
+    const sealed = [pool.add(BlobType.data, HASHER.raw(first), first)];
+    const blob = Buffer.from(lowEntropyText(1024 * 1024));
+    const room = pool.reserve(blob.length);
+    blob.copy(room);
+    sealed.push(pool.add(BlobType.data, HASHER.raw(blob), room));
+    expect(room.length).toBe(0);
+    await Promise.all(sealed);
+    await pool.flush();
+    const { index, reader } = await readerOf(packs as FinishedPack[]);
+    expect(index.size).toBe(2);
+    for (const b of [first, blob]) expect(Buffer.compare(await reader.load(BlobType.data, HASHER.id(b)), b)).toBe(0);
+  });
+
   it('spreads a steady stream of batches over its workers and hands back nothing on an empty flush', async () => {
     const { pool, packs } = newPool(INIT, 2);
     await pool.flush();
