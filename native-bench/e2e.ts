@@ -9,7 +9,7 @@ import { corpusParams, CORPUS_OPTIONS, isMain } from './lib/args.js';
 import { assertOutsideRepo, DEFAULT, defaultCorpusDir, ensureCorpus, SMALL, workDir, type CorpusParams } from './lib/corpus-gen.js';
 import { duBytes, GNU_TIME, tail, timed, type Command } from './lib/exec.js';
 import { renderMarkdown, type Step, type ToolResult } from './lib/report.js';
-import { verifyTree, walk, warm, type TreeListing } from './lib/tree.js';
+import { type TreeListing, type Verification, verifyTree, walk, warm } from './lib/tree.js';
 import { makeTool, parseTools, TOOL_NAMES, type Tool } from './lib/tools.js';
 
 const RESULTS = resolve(fileURLToPath(new URL('./RESULTS.md', import.meta.url)));
@@ -62,6 +62,19 @@ function parseJsonLine(stdout: string): Record<string, unknown> | undefined {
   return undefined;
 }
 
+/** A restore verifies only the snapshot restored (the rerun's): cairn's summaries must also say
+ *  that the first backup read every byte of the corpus and the rerun none, every file unmodified.
+ *  A first backup that recorded wrong sizes (docs/decisions.md §37) showed only as a rerun that
+ *  read files again. */
+function withSummaries(v: Verification, listing: TreeListing, first: Record<string, unknown> | undefined, rerun: Record<string, unknown> | undefined): Verification {
+  const problems: string[] = [];
+  if (first?.['bytesRead'] !== listing.bytes) problems.push(`first backup read ${String(first?.['bytesRead'])} bytes of ${listing.bytes}`);
+  if (rerun?.['bytesRead'] !== 0) problems.push(`no-change backup read ${String(rerun?.['bytesRead'])} bytes`);
+  if (rerun?.['filesUnmodified'] !== listing.files.size) problems.push(`no-change backup found ${String(rerun?.['filesUnmodified'])} of ${listing.files.size} files unmodified`);
+  if (problems.length === 0) return { ...v, detail: `${v.detail}, summaries agree` };
+  return { ok: false, detail: [...(v.ok ? [] : [v.detail]), ...problems].join('; ') };
+}
+
 async function runTool(tool: Tool, ctx: RunContext, result: ToolResult): Promise<void> {
   const home = join(ctx.work, `run-${tool.name}`);
   const repo = join(home, 'repo');
@@ -96,6 +109,7 @@ async function runTool(tool: Tool, ctx: RunContext, result: ToolResult): Promise
     const restored = tool.restoredPath(target, ctx.src);
     log(`${tool.name}: verifying ${restored}`);
     result.verify = verifyTree(ctx.src, ctx.listing, restored, ctx.fullDiff);
+    if (tool.name === 'cairn') result.verify = withSummaries(result.verify, ctx.listing, result.firstJson, result.rerunJson);
     log(`${tool.name}: verify ${result.verify.ok ? 'OK' : 'FAILED'}: ${result.verify.detail}`);
   } catch (e) {
     result.error = (e as Error).message.split('\n')[0] ?? 'error';

@@ -102,7 +102,7 @@ export function renderMarkdown(info: RunInfo, results: ToolResult[]): string {
   out.push(`- Tools: ${results.map((r) => `${r.tool} ${r.version} (${r.settings})`).join('; ')}`);
   out.push(`- Corpus: ${m.files} files in ${m.dirs} dirs, ${(b / 1e6).toFixed(0)} MB (${b} bytes), seed ${m.params.seed}, `
     + `${((m.dupBytes / b) * 100).toFixed(1)}% duplicate bytes, generator v${m.generatorVersion}; page cache warmed before each tool `
-    + `(first read ${info.warmSeconds.toFixed(1)} s); verify: file list + sizes + sampled sha256${info.fullDiff ? ' + diff -r' : ''}`);
+    + `(first read ${info.warmSeconds.toFixed(1)} s); verify: file list + sizes + sampled sha256${info.fullDiff ? ' + diff -r' : ''}; cairn's summaries: first backup read every byte, rerun none`);
   out.push(`- Wall seconds and peak RSS from GNU time; cpu = user+sys seconds; load avg = 1-minute load average before the tool ran (>0 means other work shared the cores)`);
   out.push(`- MB = 1e6 bytes, MiB = 2^20; MB/s = corpus bytes / wall seconds; ratio = corpus bytes / repo bytes (du -sb)`, '');
   out.push(row(['tool', ...COLUMNS.map((c) => c.label), 'verify']));
