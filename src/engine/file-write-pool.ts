@@ -115,6 +115,7 @@ export interface WholeFile extends Placed {
   readonly offset: number;
   readonly size: number;
   readonly mode: number;
+  /** -1 and -1: the owner it is created with is its own (see FinalMeta). */
   readonly uid: number;
   readonly gid: number;
   /** Seconds since the epoch. */

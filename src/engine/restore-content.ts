@@ -16,6 +16,8 @@ const CREATED = 1;
 const FAILED = 2;
 /** Written whole, with its metadata. */
 const FINISHED = 4;
+/** Created with the owner it should have: no chown (see Owner). */
+const OWNED = 8;
 
 /** A copy of a path kept until the end of the restore. A small Buffer is a slice of an 8 KiB
  *  pool that it keeps alive: the 3,900 directory paths of a 150k-file restore held 22 MiB. */
@@ -42,6 +44,13 @@ const READ_SPAN_BYTES = 2 * 1024 * 1024;
  *  decompression, which spread over cores (docs/decisions.md §29, §31). */
 function fileWriteWorkers(): number {
   return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+/** The owner a file gets when created in a folder: a restore as root gives a file whose owner
+ *  it is already no chown. */
+export interface Owner {
+  readonly uid: number;
+  readonly gid: number;
 }
 
 /** How a file's metadata is applied once its content is complete. */
@@ -117,8 +126,8 @@ export class ContentRestorer {
   }
 
   /** Plans the content of a file (nothing may exist at `dest`); a file with nothing to read is
-   *  written at once. */
-  async add(dest: Buffer, node: TreeNode): Promise<void> {
+   *  written at once. `created`: the owner a file made at `dest` has, when known. */
+  async add(dest: Buffer, node: TreeNode, created?: Owner): Promise<void> {
     let offset = 0;
     const rows: number[] = [];
     const offsets: number[] = [];
@@ -139,12 +148,12 @@ export class ContentRestorer {
       this.#onError(this.#show(dest), err);
       return;
     }
-    const f = this.#addFile(dest, node, rows.length);
+    const f = this.#addFile(dest, node, rows.length, created !== undefined && created.uid === node.uid && created.gid === node.gid);
     rows.forEach((row, i) => this.#addTarget(row, f, offsets[i]!));
     if (rows.length === 0) await this.#writeWhole(f, undefined, 0, 0);
   }
 
-  #addFile(dest: Buffer, node: TreeNode, blobs: number): number {
+  #addFile(dest: Buffer, node: TreeNode, blobs: number, owned: boolean): number {
     const f = this.#fileCount++;
     const n = this.#fileCount;
     const slash = dest.lastIndexOf(0x2f);
@@ -172,7 +181,7 @@ export class ContentRestorer {
     this.#modeUidGid[3 * f + 2] = node.gid;
     this.#pending[f] = blobs;
     this.#blobCount[f] = blobs;
-    this.#flags[f] = 0;
+    this.#flags[f] = owned ? OWNED : 0;
     return f;
   }
 
@@ -322,8 +331,8 @@ export class ContentRestorer {
       offset,
       size: this.#size[f]!,
       mode: this.#modeUidGid[3 * f]!,
-      uid: this.#modeUidGid[3 * f + 1]!,
-      gid: this.#modeUidGid[3 * f + 2]!,
+      uid: this.#uid(f),
+      gid: this.#gid(f),
       mtime: this.#mtime[f]!,
     };
     this.#writer.write(file, (err, created) => {
@@ -350,7 +359,7 @@ export class ContentRestorer {
       key: f,
       content,
       offset,
-      ...(last ? { last: { size: this.#size[f]!, mode: this.#modeUidGid[3 * f]!, uid: this.#modeUidGid[3 * f + 1]!, gid: this.#modeUidGid[3 * f + 2]!, mtime: this.#mtime[f]! } } : {}),
+      ...(last ? { last: { size: this.#size[f]!, mode: this.#modeUidGid[3 * f]!, uid: this.#uid(f), gid: this.#gid(f), mtime: this.#mtime[f]! } } : {}),
     };
     this.#writer.writePart(part, (err, created) => {
       if (created) this.#flags[f]! |= CREATED;
@@ -363,6 +372,15 @@ export class ContentRestorer {
       this.#flags[f]! |= FINISHED;
       this.files++;
     });
+  }
+
+  /** The owner to give file `f`: -1 and -1 when it is created with it (see FinalMeta). */
+  #uid(f: number): number {
+    return this.#flags[f]! & OWNED ? -1 : this.#modeUidGid[3 * f + 1]!;
+  }
+
+  #gid(f: number): number {
+    return this.#flags[f]! & OWNED ? -1 : this.#modeUidGid[3 * f + 2]!;
   }
 
   /** The destination path of file `f` (a new buffer). */

@@ -10,7 +10,7 @@ import { type TreeNode, nameBytes, nodeByteName } from '../core/tree.js';
 import type { Op } from '../repo/blob-store.js';
 import type { Repository } from '../repo/repository.js';
 import { type BytePath, NO_PROGRESS, type ProgressSink, displayPath, fromUserPath, toFsPath } from './progress.js';
-import { ContentRestorer, own } from './restore-content.js';
+import { ContentRestorer, type Owner, own } from './restore-content.js';
 import { TreeLoader } from './tree-loader.js';
 
 /** Where and what to restore. */
@@ -115,8 +115,9 @@ class Restorer {
     return 'none';
   }
 
-  /** Restores the children of tree `id`, found at snapshot path `snapPath`, into `dest`. */
-  async walk(id: BlobId, snapPath: BytePath, dest: BytePath): Promise<void> {
+  /** Restores the children of tree `id`, found at snapshot path `snapPath`, into `dest`.
+   *  `created`: the owner a file made in `dest` gets, when known (see #made). */
+  async walk(id: BlobId, snapPath: BytePath, dest: BytePath, created?: Owner): Promise<void> {
     const tree = await this.#trees.load(id, this.#opts);
     // one entry after another, subdirectories last: nothing here waits on a file system call
     // (files are planned, and written later by the file-write workers; folders, links and
@@ -135,7 +136,7 @@ class Restorer {
       if (sel === 'none' || (sel === 'ancestor' && node.type !== 'dir')) return;
       if (sel === 'all') this.selected++;
       try {
-        await this.#node(node, childSnap, `${dest}/${name}`);
+        await this.#node(node, childSnap, `${dest}/${name}`, created);
       } catch (err) {
         if (this.#opts.signal?.aborted) throw err;
         this.#fail(displayPath(childSnap), err);
@@ -145,14 +146,16 @@ class Restorer {
     for (const d of dirs) await visit(d);
   }
 
-  async #node(node: TreeNode, snapPath: BytePath, dest: BytePath): Promise<void> {
+  /** `created`: the owner a file made beside `dest` gets, when known. */
+  async #node(node: TreeNode, snapPath: BytePath, dest: BytePath, created: Owner | undefined): Promise<void> {
     const fsDest = toFsPath(dest);
     switch (node.type) {
-      case 'dir':
-        this.#makeDir(fsDest);
+      case 'dir': {
+        const inside = this.#makeDir(fsDest) ? this.#made(fsDest, created) : undefined;
         this.dirs.push({ node, dest: own(fsDest) });
-        if (node.subtree) await this.walk(node.subtree, snapPath, dest);
+        if (node.subtree) await this.walk(node.subtree, snapPath, dest, inside);
         return;
+      }
       case 'file': {
         const key = node.nlink > 1 ? `${node.devId}:${node.inode}` : undefined;
         // the first of an inode's names gets its content; the others are linked to it at the end
@@ -165,7 +168,7 @@ class Restorer {
         }
         // created with O_EXCL when its content is written: after #replace nothing is there, so
         // no link can lead the write elsewhere
-        await this.content.add(fsDest, node);
+        await this.content.add(fsDest, node, created);
         return;
       }
       case 'symlink':
@@ -215,19 +218,39 @@ class Restorer {
 
   /** Creates a directory, or keeps one that is there; anything else in its place (a file, or a
    *  symlink that would lead the restore outside the target) is removed with --overwrite and is
-   *  an error without it. Synchronous: the walk is on this thread's critical path until the
-   *  plan is complete, and an awaited mkdir per folder left it idle ~30% of that time. */
-  #makeDir(p: Buffer): void {
+   *  an error without it. True when it made the directory. Synchronous: the walk is on this
+   *  thread's critical path until the plan is complete, and an awaited mkdir per folder left it
+   *  idle ~30% of that time. */
+  #makeDir(p: Buffer): boolean {
     try {
       mkdirSync(p, 0o700);
-      return;
+      return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    if (lstatSync(p).isDirectory()) return;
+    if (lstatSync(p).isDirectory()) return false;
     if (!this.#opts.overwrite) throw new CairnError('E_TARGET_NOT_EMPTY', 'a non-directory is in the way of this directory', { hint: 'pass --overwrite to replace it' });
     rmSync(p, { recursive: true, force: true });
     mkdirSync(p, 0o700);
+    return true;
+  }
+
+  /**
+   * The owner a file made in directory `p`, which this restore just made, gets: the owner `p`
+   * itself got, as a new directory in a folder this restore made (`parent`, known) gets the
+   * owner that folder has. A new file or directory is owned by the process's fs uid, and by
+   * the group of its folder when that folder is set-group-ID (which a new directory inherits)
+   * or the file system is mounted with grpid, else by the process's fs gid; in a folder this
+   * restore made, that is the folder's own group either way. Its metadata (and so its set-gid
+   * bit) is set only once every file is written. So one lstat per directory made in one that
+   * was there already (the target, or folders kept with --overwrite), where the rule is not
+   * known to hold (a set-gid folder, a mount that squashes root), and none for the rest.
+   */
+  #made(p: Buffer, parent: Owner | undefined): Owner | undefined {
+    if (!this.#owners) return undefined;
+    if (parent) return parent;
+    const st = lstatSync(p);
+    return { uid: st.uid, gid: st.gid };
   }
 
   #meta(node: TreeNode, p: Buffer): void {
