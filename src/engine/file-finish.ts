@@ -11,7 +11,7 @@ export interface FinalMeta {
   readonly mode: number;
   /** The owner to give it, or -1 and -1: the file has it already, from its creation (see
    *  Restorer: a restore as root makes most files with the owner they should have, and
-   *  fchown was ~3% of its wall time). */
+   *  fchown was ~4% of its wall time; docs/decisions.md §38). */
   readonly uid: number;
   readonly gid: number;
   /** Seconds since the epoch. */
