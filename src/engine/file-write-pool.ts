@@ -99,12 +99,9 @@ export interface SealedBlob extends SealedBlobInfo {
 /** What a file or part holds: a sealed blob, or plain bytes. */
 export type Content = SealedBlob | Uint8Array;
 
-/** Where a write goes. Ops of one lane go to one worker and are done in order: every op of a
- *  file must have the same lane. Restore gives each folder its own, so that two workers do not
- *  create files in one folder at once (the kernel serializes them on the folder's lock). */
+/** Where a write goes. */
 interface Placed {
   readonly path: Uint8Array;
-  readonly lane: number;
 }
 
 /** One whole file to write: created (it must not exist), its content written at `offset`,
@@ -196,8 +193,15 @@ export class FileWritePool {
   readonly #owners: boolean;
   readonly #init: FileWriterInit;
   readonly #script: URL;
-  /** By lane modulo size; started on first need. */
+  /** One per worker, started on first need. */
   readonly #slots: (Slot | undefined)[] = [];
+  /** Batches sent to each worker. */
+  readonly #sent: number[] = [];
+  /** The worker whose batch is being filled: ops go to it until that batch is sent. */
+  #filling: Slot | undefined;
+  /** The worker of each file of several parts that has one: its later parts and its end go
+   *  there, in order (the worker holds it open). */
+  readonly #partsAt = new Map<number, Slot>();
   #sendScheduled = false;
   #seq = 0;
   #inFlight = 0;
@@ -253,9 +257,9 @@ export class FileWritePool {
     this.#queue(part, part.content, [part.offset, m?.size ?? 0, m?.mode ?? 0, m?.uid ?? 0, m?.gid ?? 0, m?.mtime ?? 0, part.key, m ? Op.last : Op.part], done);
   }
 
-  /** Gives up a file of several parts (its lane and key as its parts had): the worker closes
-   *  it and removes it if it created it, after the parts queued before. */
-  abandon(file: { path: Uint8Array; lane: number; key: number }): void {
+  /** Gives up a file of several parts (its key as its parts had): the worker closes it and
+   *  removes it if it created it, after the parts queued before. */
+  abandon(file: { path: Uint8Array; key: number }): void {
     this.#queue(file, undefined, [0, 0, 0, 0, 0, 0, file.key, Op.abandon], () => undefined);
   }
 
@@ -264,11 +268,26 @@ export class FileWritePool {
       done(this.#failure ?? new Error('file-write pool is closed'), false);
       return;
     }
-    const slot = this.#slot(at.lane);
-    let batch = slot.open;
     const bytes = content === undefined ? 0 : content instanceof Uint8Array ? content.length : content.sealed.length;
-    const added = batch !== undefined && content !== undefined && batch.lastContent === content ? 0 : bytes;
-    if (batch && (batch.used + added > batch.buf.length || batch.done.length >= BATCH_FILES)) {
+    const full = (b: Batch | undefined): boolean => b !== undefined && (b.used + (content !== undefined && b.lastContent === content ? 0 : bytes) > b.buf.length || b.done.length >= BATCH_FILES);
+    const op = fields[OP - OFFSET]!;
+    const key = fields[KEY - OFFSET]!;
+    let slot = op === Op.whole ? undefined : this.#partsAt.get(key);
+    if (op === Op.last || op === Op.abandon) this.#partsAt.delete(key);
+    if (!slot) {
+      // a batch at a time, each to the worker with the least in flight when it begins: ops had
+      // gone by folder, and a restore hands over one folder after another, so one worker got
+      // most of the work for stretches while the other idled (docs/decisions.md §39)
+      slot = this.#filling;
+      if (!slot?.open || full(slot.open)) {
+        if (slot) this.#send(slot);
+        slot = this.#idlest();
+      }
+      this.#filling = slot;
+      if (op === Op.part) this.#partsAt.set(key, slot);
+    }
+    let batch = slot.open;
+    if (full(batch)) {
       this.#send(slot);
       batch = undefined;
     }
@@ -324,6 +343,11 @@ export class FileWritePool {
     await Promise.all(this.#slots.splice(0).map((s) => s?.worker.terminate()));
   }
 
+  /** Batches sent to each worker so far (tests). */
+  get batchesPerWorker(): readonly number[] {
+    return this.#slots.map((s, i) => (s ? (this.#sent[i] ?? 0) : 0));
+  }
+
   #batchesInFlight(): number {
     let n = 0;
     for (const s of this.#slots) if (s) n += s.batches.size;
@@ -343,6 +367,8 @@ export class FileWritePool {
       return;
     }
     const seq = ++this.#seq;
+    const i = this.#slots.indexOf(slot);
+    this.#sent[i] = (this.#sent[i] ?? 0) + 1;
     slot.batches.set(seq, { bytes: batch.used, at: batch.at, done: batch.done });
     this.#inFlight += batch.used;
     const paths = batch.paths.buffer.slice(batch.paths.byteOffset, batch.paths.byteOffset + batch.pathsUsed) as ArrayBuffer;
@@ -368,10 +394,25 @@ export class FileWritePool {
     slot.worker.postMessage(msg, own ? [own, paths] : [paths]);
   }
 
-  /** The worker of a lane, started on first need. */
-  #slot(lane: number): Slot {
-    const i = lane % this.#size;
-    return (this.#slots[i] ??= this.#spawn());
+  /** The worker with the fewest batches in flight (then the fewest bytes), started on first
+   *  need. */
+  #idlest(): Slot {
+    let best = -1;
+    let bestLoad = Infinity;
+    for (let i = 0; i < this.#size; i++) {
+      const slot = this.#slots[i];
+      if (!slot) {
+        best = i;
+        break;
+      }
+      let load = slot.batches.size * MAX_IN_FLIGHT_BYTES;
+      for (const b of slot.batches.values()) load += b.bytes;
+      if (load < bestLoad) {
+        best = i;
+        bestLoad = load;
+      }
+    }
+    return (this.#slots[best] ??= this.#spawn());
   }
 
   #spawn(): Slot {

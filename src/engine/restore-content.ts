@@ -60,12 +60,12 @@ export interface MetaOptions {
 
 /**
  * Restores file contents pack by pack, as restic's restorer does: every pack is read once (in
- * few ranged reads), each blob in it is opened and verified (once per folder it goes to), and
- * written to every file and offset that holds it. A file is finished (truncated to its size, so
+ * few ranged reads), each blob in it is opened and verified (once per batch of file writes it
+ * goes to), and written to every file and offset that holds it. A file is finished (truncated to its size, so
  * trailing holes stay sparse; owner, mode and mtime set through its descriptor) when its last
  * blob lands. Files are written
- * on file-write workers (FileWritePool), each folder's by one worker: a file of one blob (most
- * files) in one op, a larger file blob by blob as its packs are read, the worker keeping it open
+ * on file-write workers (FileWritePool), a batch at a time to the least busy: a file of one blob
+ * (most files) in one op, a larger file blob by blob as its packs are read, the worker keeping it open
  * in between. The workers also open (decrypt, decompress, verify) the blobs they write: this
  * thread plans, reads packs and hands each blob over as it was read (docs/decisions.md §31).
  */
@@ -298,7 +298,7 @@ export class ContentRestorer {
   }
 
   /** Hands every blob of a span read to the file writers (which open and verify it) for every
-   *  place it goes; a blob whose places are in several folders goes to each folder's writer. */
+   *  place it goes (in one batch, its bytes once for consecutive places). */
   async #handOver(span: Span, bytes: Uint8Array): Promise<void> {
     const index = this.#index;
     const places: number[] = [];
@@ -318,15 +318,14 @@ export class ContentRestorer {
     }
   }
 
-  /** Has a file of at most one blob created, written and finished by the file-write worker of
-   *  its folder (see FileWritePool); waits only for room, not for the write. */
+  /** Has a file of at most one blob created, written and finished by a file-write worker (see
+   *  FileWritePool); waits only for room, not for the write. */
   async #writeWhole(f: number, content: SealedBlob | undefined, offset: number, n: number): Promise<void> {
     if (this.#flags[f]! & FAILED) return;
     if (!this.#writer.hasRoom) await this.#writer.room();
     if (this.#flags[f]! & FAILED) return;
     const file: WholeFile = {
       path: this.#path(f),
-      lane: this.#dirOf[f]!,
       ...(content ? { content } : {}),
       offset,
       size: this.#size[f]!,
@@ -346,8 +345,9 @@ export class ContentRestorer {
     });
   }
 
-  /** Hands a blob of a file of several blobs to the file-write worker of its folder (the
-   *  first creates the file, the last finishes it); waits only for room, not for the write. */
+  /** Hands a blob of a file of several blobs to a file-write worker, the file's own once its
+   *  first part has gone to one (the first creates the file, the last finishes it); waits only
+   *  for room, not for the write. */
   async #writePart(f: number, content: SealedBlob, offset: number, n: number): Promise<void> {
     if (this.#flags[f]! & FAILED) return;
     if (!this.#writer.hasRoom) await this.#writer.room();
@@ -355,7 +355,6 @@ export class ContentRestorer {
     const last = --this.#pending[f]! === 0;
     const part: FilePart = {
       path: this.#path(f),
-      lane: this.#dirOf[f]!,
       key: f,
       content,
       offset,
@@ -410,7 +409,7 @@ export class ContentRestorer {
     const path = this.#path(f);
     if (this.#blobCount[f]! > 1) {
       // parts of it may be queued, and the first may not have created it yet
-      if (this.#pending[f] !== this.#blobCount[f]) this.#writer.abandon({ path, lane: this.#dirOf[f]!, key: f });
+      if (this.#pending[f] !== this.#blobCount[f]) this.#writer.abandon({ path, key: f });
     } else if (this.#flags[f]! & CREATED) {
       try {
         unlinkSync(path);

@@ -45,7 +45,6 @@ function sealed(data: Uint8Array, id = hasher.raw(data)): SealedBlob {
 
 const part = (name: string, key: number, content: FilePart['content'], offset: number, last?: FilePart['last']): FilePart => ({
   path: Buffer.from(join(dir, name)),
-  lane: 0,
   key,
   content,
   offset,
@@ -67,7 +66,6 @@ async function run(pool: FileWritePool, ops: (WholeFile | FilePart)[]): Promise<
 
 const file = (name: string, data: Uint8Array, extra: Partial<WholeFile> = {}): WholeFile => ({
   path: Buffer.from(join(dir, name)),
-  lane: 0,
   content: data,
   offset: 0,
   size: data.length,
@@ -199,6 +197,29 @@ describe('FileWritePool', () => {
     expect(statSync(join(dir, 'parts')).mtimeMs).toBe(1_700_000_123_500);
   });
 
+  it('spreads one folder\'s files over its workers a batch at a time, and sends every part of a file where its first went', async () => {
+    // a restore hands over one folder after another: routed by folder, one worker got them all
+    const pool = newPool(2);
+    const smalls = Array.from({ length: 4 * 512 }, (_, i) => randomBytes(50 + (i % 200)));
+    const parts = Array.from({ length: 20 }, () => [randomBytes(3000), randomBytes(3000), randomBytes(3000)] as const);
+    const meta = { size: 9000, mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000 };
+    // each file's parts far apart, batches between them
+    const ops: (WholeFile | FilePart)[] = [
+      ...parts.map((p, k) => part(`parts-${k}`, k, p[1], 3000)),
+      ...smalls.slice(0, 1024).map((d, i) => file(`s${i}`, d)),
+      ...parts.map((p, k) => part(`parts-${k}`, k, p[0], 0)),
+      ...smalls.slice(1024).map((d, i) => file(`s${1024 + i}`, d)),
+      ...parts.map((p, k) => part(`parts-${k}`, k, p[2], 6000, meta)),
+    ];
+    const result = await run(pool, ops);
+    expect(result.filter((r) => r.err)).toEqual([]);
+    for (const [i, d] of smalls.entries()) expect(readFileSync(join(dir, `s${i}`)).equals(d)).toBe(true);
+    for (const [k, p] of parts.entries()) expect(readFileSync(join(dir, `parts-${k}`)).equals(Buffer.concat(p))).toBe(true);
+    const sent = pool.batchesPerWorker;
+    expect(sent).toHaveLength(2);
+    expect(Math.min(...sent)).toBeGreaterThanOrEqual(2);
+  });
+
   it('keeps at most 128 files of several parts open, and reopens one it closed without creating it again', async () => {
     const pool = newPool(1);
     const firsts = Array.from({ length: 200 }, () => randomBytes(100));
@@ -267,7 +288,7 @@ describe('FileWritePool', () => {
     const started = await run(pool, [part('given-up', 3, randomBytes(100), 0)]);
     expect(started[0]).toEqual({ err: undefined, created: true });
     expect(existsSync(join(dir, 'given-up'))).toBe(true);
-    pool.abandon({ path: Buffer.from(join(dir, 'given-up')), lane: 0, key: 3 });
+    pool.abandon({ path: Buffer.from(join(dir, 'given-up')), key: 3 });
     const later = await run(pool, [part('given-up', 3, randomBytes(100), 100)]);
     expect(existsSync(join(dir, 'given-up'))).toBe(false);
     expect(later[0]!.err?.message).toContain('an earlier part of it failed');
