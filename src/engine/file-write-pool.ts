@@ -269,7 +269,6 @@ export class FileWritePool {
       return;
     }
     const bytes = content === undefined ? 0 : content instanceof Uint8Array ? content.length : content.sealed.length;
-    const full = (b: Batch | undefined): boolean => b !== undefined && (b.used + (content !== undefined && b.lastContent === content ? 0 : bytes) > b.buf.length || b.done.length >= BATCH_FILES);
     const op = fields[OP - OFFSET]!;
     const key = fields[KEY - OFFSET]!;
     let slot = op === Op.whole ? undefined : this.#partsAt.get(key);
@@ -279,7 +278,7 @@ export class FileWritePool {
       // gone by folder, and a restore hands over one folder after another, so one worker got
       // most of the work for stretches while the other idled (docs/decisions.md §39)
       slot = this.#filling;
-      if (!slot?.open || full(slot.open)) {
+      if (!slot?.open || full(slot.open, content, bytes)) {
         if (slot) this.#send(slot);
         slot = this.#idlest();
       }
@@ -287,7 +286,7 @@ export class FileWritePool {
       if (op === Op.part) this.#partsAt.set(key, slot);
     }
     let batch = slot.open;
-    if (full(batch)) {
+    if (batch && full(batch, content, bytes)) {
       this.#send(slot);
       batch = undefined;
     }
@@ -485,6 +484,13 @@ export class FileWritePool {
     this.#inFlight = 0;
     this.#wake();
   }
+}
+
+/** True when `batch` has no room for one more op of `content` (`bytes` long; nothing more when
+ *  it is the content last added, whose bytes the op shares). */
+function full(batch: Batch, content: Content | undefined, bytes: number): boolean {
+  const added = content !== undefined && batch.lastContent === content ? 0 : bytes;
+  return batch.used + added > batch.buf.length || batch.done.length >= BATCH_FILES;
 }
 
 /** Adds a content's bytes (and, for a sealed blob, its id, salt and pack) to a batch; returns
