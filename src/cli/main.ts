@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --v8-pool-size=2
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=1048576 node --max-semi-space-size=2 --v8-pool-size=2
 // The flags above: V8's young generation grows to 2 x 16 MiB semi-spaces, though what survives a
 // backup's scavenges is a few MiB. 4 MiB semi-spaces cut a 150k-file backup's peak RSS by 30-45
 // MiB at the same speed (docs/decisions.md §30). V8's platform threads (background compiling and
@@ -7,6 +7,11 @@
 // process starts, so only the command line can set them: run `cairn` (npm's bin, or this file
 // made executable), or pass the flags to node yourself. `env -S` needs coreutils 8.30 (2018),
 // older than Node 20's glibc.
+// MALLOC_MMAP_THRESHOLD_: glibc serves allocations from 128 KiB up with mmap, but raises that
+// threshold to the size of each such block freed, up to 32 MiB, after which large buffers come
+// from the threads' heaps and stay there, fragmented: a fixed 1 MiB keeps larger ones mapped
+// and returned when freed. A 150k-file restore peaked 15 MiB lower, a backup 10 MiB, at speeds
+// within the noise (256 KiB: slower, and no lower for a backup; docs/decisions.md §40).
 import v8 from 'node:v8';
 
 // V8 lets the old generation grow up to 4x what survived the last full GC when GC is cheap, and

@@ -33,17 +33,21 @@ describe('cairn start-up', () => {
     }
   });
 
-  // `cairn` is the built main.js run by its shebang, which passes node the V8 flags a backup
-  // wants (src/cli/main.ts): the file must be executable and the line valid
-  it('runs as an executable whose shebang gives node its flags', () => {
-    const script = `process.stdout.write(JSON.stringify(process.execArgv))`;
+  // `cairn` is the built main.js run by its shebang, which passes node the V8 flags and the
+  // malloc setting a backup wants (src/cli/main.ts): the file must be executable and the line valid
+  it('runs as an executable whose shebang gives node its flags and environment', () => {
+    const script = `process.stdout.write(JSON.stringify({ argv: process.execArgv, mmap: process.env['MALLOC_MMAP_THRESHOLD_'] }))`;
     expect(execFileSync(MAIN, ['--version'], { encoding: 'utf8' }).trim()).toMatch(/^\d+\.\d+\.\d+/);
     const shebang = execFileSync('head', ['-1', MAIN], { encoding: 'utf8' }).trim().replace(/^#!/, '').split(/\s+/);
-    expect(shebang.slice(0, 3)).toEqual(['/usr/bin/env', '-S', 'node']);
-    const flags = shebang.slice(3);
+    expect(shebang.slice(0, 2)).toEqual(['/usr/bin/env', '-S']);
+    const node = shebang.indexOf('node');
+    const assignments = shebang.slice(2, node);
+    const flags = shebang.slice(node + 1);
+    expect(assignments).toEqual(['MALLOC_MMAP_THRESHOLD_=1048576']);
     expect(flags).toContain('--max-semi-space-size=2');
     expect(flags).toContain('--v8-pool-size=2');
-    // node accepts them
-    expect(JSON.parse(execFileSync(process.execPath, [...flags, '-e', script], { encoding: 'utf8' }))).toEqual([...flags, '-e', script]);
+    // node accepts them, and sees the setting, run as env runs it
+    const out = JSON.parse(execFileSync('/usr/bin/env', [...assignments, process.execPath, ...flags, '-e', script], { encoding: 'utf8' })) as { argv: string[]; mmap: string };
+    expect(out).toEqual({ argv: [...flags, '-e', script], mmap: '1048576' });
   });
 });
