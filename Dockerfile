@@ -51,5 +51,8 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # 10 s by default, so give it more (docker run --stop-timeout 15, compose stop_grace_period: 15s).
 # node is PID 1 and handles SIGTERM, SIGINT and SIGHUP itself; add --init to reap hooks' orphans.
 STOPSIGNAL SIGTERM
+# As cairn's shebang sets it (src/cli/main.ts): glibc's mmap threshold fixed at 1 MiB, so large
+# buffers freed go back instead of staying in the threads' heaps (docs/decisions.md §40).
+ENV MALLOC_MMAP_THRESHOLD_=1048576
 ENTRYPOINT ["node", "--max-semi-space-size=2", "--v8-pool-size=2", "/opt/cairn/dist/cli/main.js"]
 CMD ["agent", "--config", "/etc/cairn/cairn.yaml"]
