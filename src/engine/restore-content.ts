@@ -126,8 +126,9 @@ export class ContentRestorer {
   }
 
   /** Plans the content of a file (nothing may exist at `dest`); a file with nothing to read is
-   *  written at once. `created`: the owner a file made at `dest` has, when known. */
-  async add(dest: Buffer, node: TreeNode, created?: Owner): Promise<void> {
+   *  written at once, and a promise returned while it waits for the writers' room.
+   *  `created`: the owner a file made at `dest` has, when known. */
+  add(dest: Buffer, node: TreeNode, created?: Owner): Promise<void> | undefined {
     let offset = 0;
     const rows: number[] = [];
     const offsets: number[] = [];
@@ -146,11 +147,11 @@ export class ContentRestorer {
       if (offset !== node.size) throw new CairnError('E_INTEGRITY', `content adds up to ${offset} bytes, the snapshot says ${node.size}`);
     } catch (err) {
       this.#onError(this.#show(dest), err);
-      return;
+      return undefined;
     }
     const f = this.#addFile(dest, node, rows.length, created !== undefined && created.uid === node.uid && created.gid === node.gid);
     rows.forEach((row, i) => this.#addTarget(row, f, offsets[i]!));
-    if (rows.length === 0) await this.#writeWhole(f, undefined, 0, 0);
+    return rows.length === 0 ? this.#writeWhole(f, undefined, 0, 0) : undefined;
   }
 
   #addFile(dest: Buffer, node: TreeNode, blobs: number, owned: boolean): number {

@@ -125,36 +125,51 @@ class Restorer {
     // nothing once folders were made synchronously (docs/decisions.md §31)
     const dirs = tree.nodes.filter((n) => n.type === 'dir');
     const others = tree.nodes.filter((n) => n.type !== 'dir');
-    const visit = async (node: TreeNode): Promise<void> => {
+    // a promise only for what waits (a folder's walk, a file queued while the writers are
+    // full): most entries are done at once, and three async calls per file were ~150k x 3
+    // promises on the walk's critical path (docs/decisions.md §41)
+    const visit = (node: TreeNode): Promise<void> | undefined => {
       const name = nodeByteName(node);
       const childSnap = `${snapPath}/${name}`;
       if (name.includes('/') || name === '..' || name === '.' || name === '') {
         this.#fail(displayPath(childSnap), new CairnError('E_INTEGRITY', 'tree entry has an unsafe name; skipped'));
-        return;
+        return undefined;
       }
       const sel = this.#select(childSnap);
-      if (sel === 'none' || (sel === 'ancestor' && node.type !== 'dir')) return;
+      if (sel === 'none' || (sel === 'ancestor' && node.type !== 'dir')) return undefined;
       if (sel === 'all') this.selected++;
       try {
-        await this.#node(node, childSnap, `${dest}/${name}`, created);
+        return this.#node(node, childSnap, `${dest}/${name}`, created)?.catch((err: unknown) => this.#entryFailed(childSnap, err));
       } catch (err) {
-        if (this.#opts.signal?.aborted) throw err;
-        this.#fail(displayPath(childSnap), err);
+        this.#entryFailed(childSnap, err);
+        return undefined;
       }
     };
-    for (const n of others) await visit(n);
-    for (const d of dirs) await visit(d);
+    for (const n of others) {
+      const pending = visit(n);
+      if (pending) await pending;
+    }
+    for (const d of dirs) {
+      const pending = visit(d);
+      if (pending) await pending;
+    }
   }
 
-  /** `created`: the owner a file made beside `dest` gets, when known. */
-  async #node(node: TreeNode, snapPath: BytePath, dest: BytePath, created: Owner | undefined): Promise<void> {
+  /** An entry that could not be restored is reported and skipped; an abort stops the walk. */
+  #entryFailed(snapPath: BytePath, err: unknown): void {
+    if (this.#opts.signal?.aborted) throw err;
+    this.#fail(displayPath(snapPath), err);
+  }
+
+  /** Restores one entry; a promise when it has to wait. `created`: the owner a file made beside
+   *  `dest` gets, when known. */
+  #node(node: TreeNode, snapPath: BytePath, dest: BytePath, created: Owner | undefined): Promise<void> | undefined {
     const fsDest = toFsPath(dest);
     switch (node.type) {
       case 'dir': {
         const inside = this.#makeDir(fsDest) ? this.#made(fsDest, created) : undefined;
         this.dirs.push({ node, dest: own(fsDest) });
-        if (node.subtree) await this.walk(node.subtree, snapPath, dest, inside);
-        return;
+        return node.subtree ? this.walk(node.subtree, snapPath, dest, inside) : undefined;
       }
       case 'file': {
         const key = node.nlink > 1 ? `${node.devId}:${node.inode}` : undefined;
@@ -164,12 +179,11 @@ class Restorer {
         this.#replace(fsDest);
         if (first) {
           this.#links.push({ from: first, to: own(fsDest), shown: displayPath(snapPath) });
-          return;
+          return undefined;
         }
         // created with O_EXCL when its content is written: after #replace nothing is there, so
         // no link can lead the write elsewhere
-        await this.content.add(fsDest, node, created);
-        return;
+        return this.content.add(fsDest, node, created);
       }
       case 'symlink':
         this.#replace(fsDest);
@@ -186,9 +200,10 @@ class Restorer {
         makeNode(fsDest, ['mknod', '-m', (node.mode & 0o7777).toString(8), '--'], [node.type === 'blockdev' ? 'b' : 'c', String(major(node.rdev ?? 0)), String(minor(node.rdev ?? 0))]);
         break;
       default:
-        return; // sockets belong to the process that made them; like tar and restic, skip them
+        return undefined; // sockets belong to the process that made them; like tar and restic, skip them
     }
     this.#meta(node, fsDest);
+    return undefined;
   }
 
   /** Links hard links to their now complete first file and sets directory metadata. */
