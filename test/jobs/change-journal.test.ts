@@ -132,15 +132,21 @@ describe('change journal', () => {
   });
 
   it('calls onSettled during changes that never pause, after at most ten debounce periods', async () => {
-    const j = await narrowing({ debounceMs: 100 });
+    const j = await narrowing({ debounceMs: 200 });
     const started = Date.now();
     // a change every 10 ms: without the cap the debounce would wait for ever
-    for (let i = 0; j.settled === 0 && Date.now() - started < 5000; i++) {
+    let last = started;
+    let longestGap = 0;
+    for (let i = 0; j.settled === 0 && Date.now() - started < 8000; i++) {
       writeFileSync(at('a/busy.log'), `${i}\n`);
+      longestGap = Math.max(longestGap, Date.now() - last);
+      last = Date.now();
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(j.settled).toBe(1);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1000 - 50);
+    // it settled at the cap, not at a pause: unless the machine itself paused the writes for a
+    // debounce period (a loaded CI run once did), which is a pause the debounce may take
+    if (longestGap < 200) expect(Date.now() - started).toBeGreaterThanOrEqual(2000 - 50);
   });
 
   it('keeps what changed after plan() when the plan commits', async () => {
