@@ -46,8 +46,8 @@ function fileWriteWorkers(): number {
   return Math.max(1, Math.min(4, availableParallelism()));
 }
 
-/** The owner a file gets when created in a folder: a restore as root gives a file whose owner
- *  it is already no chown. */
+/** The owner a file gets when it is created in a folder. Run as root, restore skips the chown
+ *  of a file whose snapshot owner is that one (docs/decisions.md §38). */
 export interface Owner {
   readonly uid: number;
   readonly gid: number;
@@ -61,13 +61,13 @@ export interface MetaOptions {
 /**
  * Restores file contents pack by pack, as restic's restorer does: every pack is read once (in
  * few ranged reads), each blob in it is opened and verified (once per batch of file writes it
- * goes to), and written to every file and offset that holds it. A file is finished (truncated to its size, so
- * trailing holes stay sparse; owner, mode and mtime set through its descriptor) when its last
- * blob lands. Files are written
- * on file-write workers (FileWritePool), a batch at a time to the least busy: a file of one blob
- * (most files) in one op, a larger file blob by blob as its packs are read, the worker keeping it open
- * in between. The workers also open (decrypt, decompress, verify) the blobs they write: this
- * thread plans, reads packs and hands each blob over as it was read (docs/decisions.md §31).
+ * goes to), and written to every file and offset that holds it. A file is finished (truncated
+ * to its size, so trailing holes stay sparse; owner, mode and mtime set through its descriptor)
+ * when its last blob lands. Files are written on file-write workers (FileWritePool), a batch at
+ * a time to the least busy: a file of one blob (most files) in one op, a larger file blob by
+ * blob as its packs are read, the worker of its first blob keeping it open in between. The
+ * workers also open (decrypt, decompress, verify) the blobs they write: this thread plans,
+ * reads packs and hands each blob over as it was read (docs/decisions.md §31, §39).
  */
 export class ContentRestorer {
   readonly #repo: Repository;
