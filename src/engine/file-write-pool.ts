@@ -176,6 +176,8 @@ interface Slot {
    *  next batch (a new 64 KiB buffer per batch was ~90 MiB of garbage on a restore). */
   paths: Buffer;
   blobIds: Buffer;
+  /** Batches sent to this worker so far. */
+  sent: number;
 }
 
 /**
@@ -195,8 +197,6 @@ export class FileWritePool {
   readonly #script: URL;
   /** One per worker, started on first need. */
   readonly #slots: (Slot | undefined)[] = [];
-  /** Batches sent to each worker. */
-  readonly #sent: number[] = [];
   /** The worker whose batch is being filled: ops go to it until that batch is sent. */
   #filling: Slot | undefined;
   /** The worker of each file of several parts that has one: its later parts and its end go
@@ -344,7 +344,7 @@ export class FileWritePool {
 
   /** Batches sent to each worker so far (tests). */
   get batchesPerWorker(): readonly number[] {
-    return this.#slots.map((s, i) => (s ? (this.#sent[i] ?? 0) : 0));
+    return this.#slots.map((s) => s?.sent ?? 0);
   }
 
   #batchesInFlight(): number {
@@ -366,8 +366,7 @@ export class FileWritePool {
       return;
     }
     const seq = ++this.#seq;
-    const i = this.#slots.indexOf(slot);
-    this.#sent[i] = (this.#sent[i] ?? 0) + 1;
+    slot.sent++;
     slot.batches.set(seq, { bytes: batch.used, at: batch.at, done: batch.done });
     this.#inFlight += batch.used;
     const paths = batch.paths.buffer.slice(batch.paths.byteOffset, batch.paths.byteOffset + batch.pathsUsed) as ArrayBuffer;
@@ -422,7 +421,7 @@ export class FileWritePool {
     workerHeapFromLimits();
     const worker = new Worker(this.#script, { workerData: { ...this.#init, slab: this.#buffers.slab } satisfies FileWriterData, name: 'cairn-write', trackUnmanagedFds: true, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
     worker.unref();
-    const slot: Slot = { worker, batches: new Map(), open: undefined, paths: Buffer.allocUnsafeSlow(64 * 1024), blobIds: Buffer.allocUnsafeSlow(64 * BLOB_ID_BYTES) };
+    const slot: Slot = { worker, batches: new Map(), open: undefined, paths: Buffer.allocUnsafeSlow(64 * 1024), blobIds: Buffer.allocUnsafeSlow(64 * BLOB_ID_BYTES), sent: 0 };
     worker.on('message', (msg: FromFileWriter) => this.#onDone(slot, msg));
     worker.on('error', (err) => this.#break(new Error(`file-write worker failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
