@@ -1,5 +1,6 @@
 import { grownTo } from '../core/growable.js';
 import { ID_BYTES, toHex } from '../core/ids.js';
+import { ENTRY_BYTES } from '../core/pack-format.js';
 import { IdSet } from './id-set.js';
 import type { BlobId, PackId } from '../core/ids.js';
 import type { BlobTypeId, CompactEntries, PackEntry } from '../core/pack-format.js';
@@ -78,6 +79,23 @@ export class CompactIndex {
     return added;
   }
 
+  /** addPack() of a pack's entry records as an index file stores them (`count` records of
+   *  ENTRY_BYTES, types already checked: decodeIndexTables), without an object or a view per
+   *  entry: how an index is loaded (docs/decisions.md §42). */
+  addPackTable(packId: PackId, salt: Uint8Array, table: Uint8Array, count: number): number {
+    if (table.length < count * ENTRY_BYTES) throw new RangeError('entry table is shorter than its count');
+    const p = this.#packOf(packId, salt);
+    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    let added = 0;
+    for (let i = 0, o = 0; i < count; i++, o += ENTRY_BYTES) {
+      const row = this.#ids.insertAt(table, o + 1);
+      if (row < 0) continue;
+      this.#setRow(row, table[o]! as BlobTypeId, view.getUint32(o + 33, true), view.getUint32(o + 37, true), view.getUint32(o + 41, true), p);
+      added++;
+    }
+    return added;
+  }
+
   /** The number of pack `packId`, recorded on first sight. */
   #packOf(packId: PackId, salt: Uint8Array): number {
     let p = this.#packNumber.get(packId);
@@ -152,13 +170,18 @@ export class CompactIndex {
   #insert(id: Uint8Array, type: BlobTypeId, offset: number, length: number, rawLength: number, pack: number): boolean {
     const i = this.#ids.insert(id);
     if (i < 0) return false;
+    this.#setRow(i, type, offset, length, rawLength, pack);
+    return true;
+  }
+
+  /** Fills the columns of a new row. */
+  #setRow(i: number, type: BlobTypeId, offset: number, length: number, rawLength: number, pack: number): void {
     if (i >= this.#pack.length) this.#growColumns(Math.ceil(this.#pack.length * 1.5));
     this.#pack[i] = pack;
     this.#offset[i] = offset;
     this.#length[i] = length;
     this.#rawLength[i] = rawLength;
     this.#type[i] = type;
-    return true;
   }
 
   /** The columns grown to `cap` rows (large ones in place, see grownTo). */

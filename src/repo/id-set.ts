@@ -46,12 +46,12 @@ export class IdSet {
   }
 
   has(id: Uint8Array): boolean {
-    return this.#table[this.#find(id)] !== EMPTY;
+    return this.#table[this.#find(id, 0)] !== EMPTY;
   }
 
   /** The row of `id`, or -1. */
   rowOf(id: Uint8Array): number {
-    return this.#table[this.#find(id)]!;
+    return this.#table[this.#find(id, 0)]!;
   }
 
   /** The id at `row` (a view: valid until the set grows). */
@@ -66,18 +66,26 @@ export class IdSet {
 
   /** Adds `id` (copied) and returns its row, or -1 when it was there already. */
   insert(id: Uint8Array): number {
-    let s = this.#find(id);
+    return this.insertAt(id, 0);
+  }
+
+  /** insert() of the id at `bytes[at..at + 32)`, without a view made of it. */
+  insertAt(bytes: Uint8Array, at: number): number {
+    if (at + ID_BYTES > bytes.length) throw new RangeError('an id is 32 bytes');
+    let s = this.#find(bytes, at);
     if (this.#table[s] !== EMPTY) return -1;
     let row = this.#free.pop();
     if (row === undefined) {
       // grown before the row is taken: a rehash places every row taken so far
       if (this.#rows * ID_BYTES >= this.#ids.length) {
         this.#grow(Math.ceil((this.#rows + 1) * 1.5));
-        s = this.#find(id);
+        s = this.#find(bytes, at);
       }
       row = this.#rows++;
     }
-    this.#ids.set(id.subarray(0, ID_BYTES), row * ID_BYTES);
+    const ids = this.#ids;
+    const base = row * ID_BYTES;
+    for (let k = 0; k < ID_BYTES; k++) ids[base + k] = bytes[at + k]!;
     this.#table[s] = row;
     this.#size++;
     return row;
@@ -85,7 +93,7 @@ export class IdSet {
 
   /** Removes `id`; false when it was not there. */
   delete(id: Uint8Array): boolean {
-    let s = this.#find(id);
+    let s = this.#find(id, 0);
     const row = this.#table[s]!;
     if (row === EMPTY) return false;
     this.#free.push(row);
@@ -107,17 +115,17 @@ export class IdSet {
     return true;
   }
 
-  /** The slot holding `id`, or the empty slot where it would go. */
-  #find(id: Uint8Array): number {
+  /** The slot holding the id at `bytes[at..]`, or the empty slot where it would go. */
+  #find(bytes: Uint8Array, at: number): number {
     const mask = this.#table.length - 1;
     const ids = this.#ids;
-    for (let s = this.#home(id, 0); ; s = (s + 1) & mask) {
+    for (let s = this.#home(bytes, at); ; s = (s + 1) & mask) {
       const r = this.#table[s]!;
       if (r === EMPTY) return s;
       const base = r * ID_BYTES;
       let eq = true;
       for (let k = 0; k < ID_BYTES; k++) {
-        if (ids[base + k] !== id[k]) {
+        if (ids[base + k] !== bytes[at + k]) {
           eq = false;
           break;
         }

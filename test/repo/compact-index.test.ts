@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { PackId } from '../../src/core/ids.js';
-import { BlobType, type BlobTypeId, type PackEntry, compactEntries } from '../../src/core/pack-format.js';
+import { BlobType, type BlobTypeId, ENTRY_BYTES, type PackEntry, compactEntries, writeEntries } from '../../src/core/pack-format.js';
 import { CompactIndex } from '../../src/repo/compact-index.js';
 import { xorshiftBytes } from '../core/fixtures.js';
 
@@ -44,17 +44,34 @@ describe('CompactIndex', () => {
     expect(found).toBe(0);
   }, 30_000);
 
-  it('records packs given as compact entries as it does entry objects, duplicates ignored', () => {
+  it('records packs given as compact entries or as stored entry records as it does entry objects, duplicates ignored', () => {
     const ids = xorshiftBytes(32 * 5000, 91);
+    // offsets and lengths past 2^31 must come back unsigned from the records
+    const big = (es: PackEntry[]): PackEntry[] => es.map((e, i) => (i % 7 === 0 ? { ...e, offset: 0xffff_fff0 - i, rawLength: 0x8000_0000 + i } : e));
+    /** The entries as an index file stores them, at an odd place in a larger buffer. */
+    const table = (es: PackEntry[]): Uint8Array => {
+      const out = Buffer.alloc(3 + es.length * ENTRY_BYTES + 5, 0xee);
+      writeEntries(es, out, 3);
+      return out.subarray(3, 3 + es.length * ENTRY_BYTES);
+    };
+    const first = big(entries(ids, 3000));
+    // 1000 seen before, 1000 new
+    const second = big(entries(ids, 2000, 2000));
     const a = new CompactIndex();
     const b = new CompactIndex();
-    expect(a.addPack(packId(1), salt(1), entries(ids, 3000))).toBe(3000);
-    expect(b.addCompactPack(packId(1), salt(1), compactEntries(entries(ids, 3000)))).toBe(3000);
-    // 1000 seen before, 1000 new
-    expect(a.addPack(packId(2), salt(2), entries(ids, 2000, 2000))).toBe(1000);
-    expect(b.addCompactPack(packId(2), salt(2), compactEntries(entries(ids, 2000, 2000)))).toBe(1000);
-    expect([...b.entries()].map((e) => JSON.stringify({ ...e, id: Buffer.from(e.id).toString('hex') }))).toEqual([...a.entries()].map((e) => JSON.stringify({ ...e, id: Buffer.from(e.id).toString('hex') })));
+    const c = new CompactIndex();
+    expect(a.addPack(packId(1), salt(1), first)).toBe(3000);
+    expect(b.addCompactPack(packId(1), salt(1), compactEntries(first))).toBe(3000);
+    expect(c.addPackTable(packId(1), salt(1), table(first), 3000)).toBe(3000);
+    expect(a.addPack(packId(2), salt(2), second)).toBe(1000);
+    expect(b.addCompactPack(packId(2), salt(2), compactEntries(second))).toBe(1000);
+    expect(c.addPackTable(packId(2), salt(2), table(second), 2000)).toBe(1000);
+    const listed = (x: CompactIndex): string[] => [...x.entries()].map((e) => JSON.stringify({ ...e, id: Buffer.from(e.id).toString('hex') }));
+    expect(listed(b)).toEqual(listed(a));
+    expect(listed(c)).toEqual(listed(a));
     expect(b.lookup(ids.subarray(32 * 2500, 32 * 2501))).toEqual(a.lookup(ids.subarray(32 * 2500, 32 * 2501)));
+    expect(c.lookup(ids.subarray(32 * 2100, 32 * 2101))).toEqual(a.lookup(ids.subarray(32 * 2100, 32 * 2101)));
+    expect(() => c.addPackTable(packId(3), salt(3), table(first).subarray(0, 10 * ENTRY_BYTES - 1), 10)).toThrow(RangeError);
   });
 
   it('keeps the first location of a duplicate id and ignores later ones', () => {
