@@ -18,6 +18,12 @@ export const Op = {
   last: 2,
   /** Give up a file of several parts: close it and remove it if this worker created it. */
   abandon: 3,
+  /** Write content into a file of several parts that exists (another worker may have made it
+   *  and may be writing other parts): opened for this write and closed after, unless this
+   *  worker holds it open. */
+  spread: 4,
+  /** Finish a file of several parts whose parts are all written (by any worker), and close it. */
+  finish: 5,
 } as const;
 
 /** Numbers per op in a batch's `meta`: the op's blob (its number in the batch, -1 for none),
@@ -121,14 +127,18 @@ export interface WholeFile extends Placed {
 
 /** Part of a file of several parts: `content` written at `offset`. The first part of a `key`
  *  creates the file (it must not exist); the one with `last` finishes it as a whole file is
- *  finished. A file stays open between its parts (a worker keeps at most 128 open, and
- *  reopens one it had to close). */
+ *  finished. Parts go to the worker of the file's first part, which keeps it open between
+ *  them (at most 128 open, and reopens one it had to close); a `spread` part (the file exists:
+ *  its first part said it created it) goes to the least busy worker, like a whole file, so
+ *  the parts of a large file are written on every worker at once. A file with spread parts
+ *  is finished by finish() once every part is written. */
 export interface FilePart extends Placed {
   /** Names the file among all the pool's files of several parts. */
   readonly key: number;
   readonly content: Content;
   readonly offset: number;
   readonly last?: FinalMeta;
+  readonly spread?: boolean;
 }
 
 /** How an op ended: undefined when written, else the error; and whether it created its file
@@ -254,7 +264,16 @@ export class FileWritePool {
    *  too). Parts of the same content queued one after another share its bytes in the batch. */
   writePart(part: FilePart, done: WholeFileDone): void {
     const m = part.last;
-    this.#queue(part, part.content, [part.offset, m?.size ?? 0, m?.mode ?? 0, m?.uid ?? 0, m?.gid ?? 0, m?.mtime ?? 0, part.key, m ? Op.last : Op.part], done);
+    if (part.spread === true && m) throw new RangeError('a spread part cannot finish its file: finish() does, once every part is written');
+    this.#queue(part, part.content, [part.offset, m?.size ?? 0, m?.mode ?? 0, m?.uid ?? 0, m?.gid ?? 0, m?.mtime ?? 0, part.key, m ? Op.last : part.spread === true ? Op.spread : Op.part], done);
+  }
+
+  /** Finishes a file of several parts once every part of it is written (`done` has run for
+   *  each), as a last part would: on the worker of its first part, after what was queued there
+   *  before. */
+  finish(file: { path: Uint8Array; key: number; last: FinalMeta }, done: WholeFileDone): void {
+    const m = file.last;
+    this.#queue(file, undefined, [0, m.size, m.mode, m.uid, m.gid, m.mtime, file.key, Op.finish], done);
   }
 
   /** Gives up a file of several parts (its key as its parts had): the worker closes it and
@@ -271,8 +290,8 @@ export class FileWritePool {
     const bytes = content === undefined ? 0 : content instanceof Uint8Array ? content.length : content.sealed.length;
     const op = fields[OP - OFFSET]!;
     const key = fields[KEY - OFFSET]!;
-    let slot = op === Op.whole ? undefined : this.#partsAt.get(key);
-    if (op === Op.last || op === Op.abandon) this.#partsAt.delete(key);
+    let slot = op === Op.whole || op === Op.spread ? undefined : this.#partsAt.get(key);
+    if (op === Op.last || op === Op.abandon || op === Op.finish) this.#partsAt.delete(key);
     if (!slot) {
       // a batch at a time, each to the worker with the least in flight when it begins: ops had
       // gone by folder, and a restore hands over one folder after another, so one worker got

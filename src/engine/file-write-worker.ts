@@ -90,14 +90,29 @@ function finalMeta(m: Float64Array, at: number): FinalMeta {
   return { size: m[f]!, mode: m[f + 1]!, uid: m[f + 2]!, gid: m[f + 3]!, mtime: m[f + 4]! };
 }
 
-/** Writes a part of a file of several parts; true when this part created the file. A part
- *  that fails closes and removes the file (if this worker created it), and drops its key. */
+/** Writes a part of a file of several parts, or finishes one (Op.finish); true when this op
+ *  created the file. An op that fails closes and removes the file (if this worker created
+ *  it), and drops its key. A part of the file's own worker (Op.part, Op.last) creates it if
+ *  this worker has not, and keeps it open; a spread part (Op.spread) and a finish find it made
+ *  (by another worker, or this one) and leave it as they found it, open or not. */
 function writePart(path: Buffer, data: Uint8Array, m: Float64Array, at: number, owners: boolean): boolean {
   const key = m[at + KEY]!;
+  const op = m[at + OP];
   if (dropped.has(key)) throw new Error(`${path.toString()}: not written, an earlier part of it failed`);
   let made = false;
   try {
     let fd = open.get(key);
+    if (fd === undefined && (op === Op.spread || op === Op.finish)) {
+      fd = openSync(path, REOPEN);
+      try {
+        if (op === Op.spread) writeAllAt(fd, data, m[at + OFFSET]!);
+        else finishFile(fd, finalMeta(m, at), owners);
+      } finally {
+        closeSync(fd);
+      }
+      if (op === Op.finish) created.delete(key);
+      return false;
+    }
     if (fd === undefined) {
       if (open.size >= MAX_OPEN) closeKey(open.keys().next().value!);
       made = !created.has(key);
@@ -105,8 +120,8 @@ function writePart(path: Buffer, data: Uint8Array, m: Float64Array, at: number, 
       if (made) created.add(key);
     } else open.delete(key); // (re-added below: the map's order is the order of use)
     open.set(key, fd);
-    writeAllAt(fd, data, m[at + OFFSET]!);
-    if (m[at + OP] === Op.last) {
+    if (op !== Op.finish) writeAllAt(fd, data, m[at + OFFSET]!);
+    if (op === Op.last || op === Op.finish) {
       finishFile(fd, finalMeta(m, at), owners);
       closeKey(key);
       created.delete(key);

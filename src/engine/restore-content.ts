@@ -8,6 +8,7 @@ import type { Op } from '../repo/blob-store.js';
 import { notIndexed } from '../repo/blob-reader.js';
 import type { CompactIndex } from '../repo/compact-index.js';
 import type { Repository } from '../repo/repository.js';
+import type { FinalMeta } from './file-finish.js';
 import { FileWritePool, type FilePart, type SealedBlob, type WholeFile } from './file-write-pool.js';
 import type { ProgressSink } from './progress.js';
 
@@ -107,6 +108,8 @@ export class ContentRestorer {
   #firstFile = new Int32Array(1024);
   #firstOffset = new Float64Array(1024);
   readonly #moreTargets = new Map<number, number[]>();
+  /** Spread parts (see #writePart) not yet written, by file. */
+  readonly #spreadOut = new Map<number, number>();
   #blobTotal = 0;
   /** Where spans of packs are read: the next span is read into one while the blobs of the
    *  last are handed over from the other. */
@@ -346,21 +349,24 @@ export class ContentRestorer {
     });
   }
 
-  /** Hands a blob of a file of several blobs to a file-write worker, the file's own once its
-   *  first part has gone to one (the first creates the file, the last finishes it); waits only
-   *  for room, not for the write. */
+  /** Hands a blob of a file of several blobs to a file-write worker; waits only for room, not
+   *  for the write. Until the file's first part has made it, its parts go to that part's
+   *  worker (the first creates the file, the last finishes it); after, to the least busy, so
+   *  a large file's parts are written on every worker at once (its blobs fill whole spans
+   *  of a pack, and one worker wrote them while the other had nothing: ~1 s of a 150k-file
+   *  restore, docs/decisions.md §44), and the file is finished once they are all written. */
   async #writePart(f: number, content: SealedBlob, offset: number, n: number): Promise<void> {
     if (this.#flags[f]! & FAILED) return;
     if (!this.#writer.hasRoom) await this.#writer.room();
     if (this.#flags[f]! & FAILED) return;
     const last = --this.#pending[f]! === 0;
-    const part: FilePart = {
-      path: this.#path(f),
-      key: f,
-      content,
-      offset,
-      ...(last ? { last: { size: this.#size[f]!, mode: this.#modeUidGid[3 * f]!, uid: this.#uid(f), gid: this.#gid(f), mtime: this.#mtime[f]! } } : {}),
-    };
+    const out = this.#spreadOut.get(f) ?? 0;
+    if (this.#flags[f]! & CREATED && (!last || out > 0)) {
+      this.#spreadOut.set(f, out + 1);
+      this.#writer.writePart({ path: this.#path(f), key: f, content, offset, spread: true }, (err) => this.#spreadDone(f, n, err));
+      return;
+    }
+    const part: FilePart = { path: this.#path(f), key: f, content, offset, ...(last ? { last: this.#finalMeta(f) } : {}) };
     this.#writer.writePart(part, (err, created) => {
       if (created) this.#flags[f]! |= CREATED;
       // (a broken pool fails the run, not each of its files; the worker has removed a file
@@ -372,6 +378,38 @@ export class ContentRestorer {
       this.#flags[f]! |= FINISHED;
       this.files++;
     });
+  }
+
+  /** A spread part of file `f` (`n` bytes) is written, or failed: the file is finished once
+   *  its last part is handed over and every spread part is written; a failed part has the
+   *  file's own worker remove it. */
+  #spreadDone(f: number, n: number, err: (Error & { code?: string }) | undefined): void {
+    const left = this.#spreadOut.get(f)! - 1;
+    if (left === 0) this.#spreadOut.delete(f);
+    else this.#spreadOut.set(f, left);
+    if (err) {
+      // (a broken pool fails the run; a file failed already was reported, and removed or
+      // abandoned, then)
+      if (err === this.#writer.broken || this.#flags[f]! & FAILED) return;
+      this.#report(f, err);
+      this.#writer.abandon({ path: this.#path(f), key: f });
+      return;
+    }
+    this.bytes += n;
+    this.#progress.add(0, n);
+    if (left > 0 || this.#pending[f] !== 0 || this.#flags[f]! & FAILED) return;
+    this.#writer.finish({ path: this.#path(f), key: f, last: this.#finalMeta(f) }, (e) => {
+      // (the worker has removed a file it could not finish)
+      if (e) return e === this.#writer.broken ? undefined : this.#report(f, e);
+      this.#flags[f]! |= FINISHED;
+      this.files++;
+      this.#progress.add(1, 0);
+    });
+  }
+
+  /** What finishing file `f` sets. */
+  #finalMeta(f: number): FinalMeta {
+    return { size: this.#size[f]!, mode: this.#modeUidGid[3 * f]!, uid: this.#uid(f), gid: this.#gid(f), mtime: this.#mtime[f]! };
   }
 
   /** The owner to give file `f`: -1 and -1 when it is created with it (see FinalMeta). */

@@ -197,6 +197,50 @@ describe('FileWritePool', () => {
     expect(statSync(join(dir, 'parts')).mtimeMs).toBe(1_700_000_123_500);
   });
 
+  it('writes the spread parts of a file on every worker once its first part made it, and finishes it after them all', async () => {
+    const pool = newPool(2);
+    const parts = Array.from({ length: 24 }, () => randomBytes(64 * 1024));
+    const size = parts.length * 64 * 1024 + 1000;
+    const meta = { size, mode: 0o640, uid: 0, gid: 0, mtime: 1_700_000_042.5 };
+    const first = await run(pool, [part('spread', 9, parts[0]!, 0)]);
+    expect(first[0]).toEqual({ err: undefined, created: true });
+    // the rest, last first, each batch to the least busy worker (1 MiB batches: 16 parts each)
+    const rest = parts.map((d, i) => ({ ...part('spread', 9, d, i * 64 * 1024), spread: true })).slice(1).reverse();
+    const sentBefore = pool.batchesPerWorker;
+    const written = await run(pool, rest);
+    expect(written.filter((r) => r.err || r.created)).toEqual([]);
+    const sent = pool.batchesPerWorker.map((n, i) => n - (sentBefore[i] ?? 0));
+    expect(sent.filter((n) => n > 0)).toHaveLength(2);
+    // not finished yet: no trailing hole, the mode it was created with
+    expect(statSync(join(dir, 'spread')).size).toBe(parts.length * 64 * 1024);
+    let finished: { err: Error | undefined } | undefined;
+    pool.finish({ path: Buffer.from(join(dir, 'spread')), key: 9, last: meta }, (err) => (finished = { err }));
+    await pool.drain();
+    expect(finished).toEqual({ err: undefined });
+    expect(readFileSync(join(dir, 'spread')).equals(Buffer.concat([...parts, Buffer.alloc(1000)]))).toBe(true);
+    expect(statSync(join(dir, 'spread')).mode & 0o777).toBe(0o640);
+    expect(statSync(join(dir, 'spread')).mtimeMs).toBe(1_700_000_042_500);
+  });
+
+  it('never creates a file with a spread part, and removes a file whose spread part fails once it is abandoned', async () => {
+    const pool = newPool(2);
+    const [missing] = await run(pool, [{ ...part('not-made', 4, randomBytes(100), 100), spread: true }]);
+    expect(missing!.err).toMatchObject({ code: 'ENOENT' });
+    expect(existsSync(join(dir, 'not-made'))).toBe(false);
+    expect(() => pool.writePart({ ...part('x', 5, randomBytes(10), 0, { size: 10, mode: 0o600, uid: 0, gid: 0, mtime: 0 }), spread: true }, () => undefined)).toThrow(RangeError);
+    const made = await run(pool, [part('failed', 6, randomBytes(100), 0)]);
+    expect(made[0]).toEqual({ err: undefined, created: true });
+    // a spread part that fails on a worker that did not make the file (another pool's) leaves
+    // it: the worker that made it removes it when the file is abandoned
+    const wrongId = sealed(randomBytes(4000), hasher.raw(Buffer.from('another blob')));
+    const [bad] = await run(newPool(1), [{ ...part('failed', 6, wrongId, 100), spread: true }]);
+    expect(bad!.err?.message).toMatch(/plaintext does not hash to its id/);
+    expect(existsSync(join(dir, 'failed'))).toBe(true);
+    pool.abandon({ path: Buffer.from(join(dir, 'failed')), key: 6 });
+    await pool.drain();
+    expect(existsSync(join(dir, 'failed'))).toBe(false);
+  });
+
   it('spreads one folder\'s files over its workers a batch at a time, and sends every part of a file where its first went', async () => {
     // a restore hands over one folder after another: routed by folder, one worker got them all
     const pool = newPool(2);

@@ -139,6 +139,51 @@ describe('restore plan', () => {
     }
   });
 
+  it('writes a large file\'s parts on every worker once its first part made it, finishes it after them all, and removes it when a later part fails', async () => {
+    // small chunks: a span read holds ~30 of a file's blobs, so its parts are handed over
+    // while others of the same file are being written
+    ({ repo } = await newTestRepo({ init: { config: { chunker: { minSizeBytes: 16 * 1024, avgSizeBytes: 64 * 1024, maxSizeBytes: 256 * 1024 } } } }));
+    const huge = randomBytes(12 * 1024 * 1024);
+    mkdirSync(at('huge'));
+    writeFileSync(at('huge/a.bin'), huge);
+    writeFileSync(at('huge/b.bin'), Buffer.from(huge.subarray(0, 9 * 1024 * 1024)).reverse());
+    const { snapshot } = await backup(repo, { paths: [at('huge')], program: 'test' });
+    // each ranged read waits: the first part of each file is written (and has made its file)
+    // before the next span's parts are handed over, so those are spread
+    const store = repo.store;
+    const get = store.get.bind(store);
+    const damaged: { blob?: { packId: string; offset: number } } = {};
+    store.get = async (ref, range, opts) => {
+      if (range) await new Promise((resolve) => setTimeout(resolve, 15));
+      const bytes = Buffer.from(await get(ref, range, opts));
+      const from = range?.offset ?? 0;
+      const d = damaged.blob;
+      if (d && ref.name === d.packId && d.offset - from >= 0 && d.offset - from < bytes.length) bytes[d.offset - from]! ^= 0x10;
+      return bytes;
+    };
+    const target = path.join(root, 'restored-huge');
+    const ok = await restore(repo, snapshot, { target, owners: false });
+    expect(ok.errors).toEqual([]);
+    expect(ok.files).toBe(2);
+    for (const name of ['a.bin', 'b.bin']) {
+      const back = path.join(target, at(`huge/${name}`));
+      expect(readFileSync(back).equals(readFileSync(at(`huge/${name}`))), name).toBe(true);
+      expect(statSync(back).mode).toBe(statSync(at(`huge/${name}`)).mode);
+      expect(statSync(back).mtimeMs).toBeCloseTo(statSync(at(`huge/${name}`)).mtimeMs, 2);
+    }
+    // a blob near the end of a.bin does not verify: a.bin is reported and removed, b.bin restored
+    const inA = [...repo.index.entries()].filter((e) => e.type === BlobType.data && e.rawLength > 0);
+    const holdsA: typeof inA = [];
+    for (const e of inA) if (huge.includes(Buffer.from(await repo.reader.load(BlobType.data, e.id)))) holdsA.push(e);
+    const lateA = holdsA.sort((x, y) => x.offset - y.offset).at(-2)!;
+    damaged.blob = { packId: lateA.packId, offset: lateA.offset + 20 };
+    const target2 = path.join(root, 'restored-huge-2');
+    const bad = await restore(repo, snapshot, { target: target2, owners: false });
+    expect(bad.errors.map((e) => e.path)).toEqual([at('huge/a.bin')]);
+    expect(existsSync(path.join(target2, at('huge/a.bin')))).toBe(false);
+    expect(readFileSync(path.join(target2, at('huge/b.bin'))).equals(readFileSync(at('huge/b.bin')))).toBe(true);
+  }, 30_000);
+
   it('writes a blob repeated within a file, and shared with another file of several blobs', async () => {
     const a = randomBytes(3000);
     const c = randomBytes(5000);
