@@ -130,8 +130,9 @@ export interface WholeFile extends Placed {
  *  finished. Parts go to the worker of the file's first part, which keeps it open between
  *  them (at most 128 open, and reopens one it had to close); a `spread` part (the file exists:
  *  its first part said it created it) goes to the least busy worker, like a whole file, so
- *  the parts of a large file are written on every worker at once. A file with spread parts
- *  is finished by finish() once every part is written. */
+ *  the parts of a large file are written on every worker at once. A file whose spread parts
+ *  are not all written when its last part is handed over is finished by finish(), once they
+ *  are. */
 export interface FilePart extends Placed {
   /** Names the file among all the pool's files of several parts. */
   readonly key: number;
@@ -260,8 +261,10 @@ export class FileWritePool {
   }
 
   /** Queues a part of a file of several parts; `done` runs once it is written or has failed.
-   *  After a part failed, the worker has removed the file and skips its later parts (they fail
-   *  too). Parts of the same content queued one after another share its bytes in the batch. */
+   *  After a part failed, its worker skips the file's later parts (they fail too), and has
+   *  removed the file if it made it; a spread part that failed elsewhere leaves the file to
+   *  abandon(). Parts of the same content queued one after another share its bytes in the
+   *  batch. */
   writePart(part: FilePart, done: WholeFileDone): void {
     const m = part.last;
     if (part.spread === true && m) throw new RangeError('a spread part cannot finish its file: finish() does, once every part is written');

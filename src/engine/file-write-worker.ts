@@ -94,7 +94,8 @@ function finalMeta(m: Float64Array, at: number): FinalMeta {
  *  created the file. An op that fails closes and removes the file (if this worker created
  *  it), and drops its key. A part of the file's own worker (Op.part, Op.last) creates it if
  *  this worker has not, and keeps it open; a spread part (Op.spread) and a finish find it made
- *  (by another worker, or this one) and leave it as they found it, open or not. */
+ *  (by another worker, or this one): a spread part leaves it open only if this worker held it
+ *  open, and a finish closes it. */
 function writePart(path: Buffer, data: Uint8Array, m: Float64Array, at: number, owners: boolean): boolean {
   const key = m[at + KEY]!;
   const op = m[at + OP];
