@@ -213,6 +213,7 @@ describe('FileWritePool', () => {
     expect(sent.filter((n) => n > 0)).toHaveLength(2);
     // not finished yet: no trailing hole, the mode it was created with
     expect(statSync(join(dir, 'spread')).size).toBe(parts.length * 64 * 1024);
+    expect(statSync(join(dir, 'spread')).mode & 0o777).toBe(0o600);
     let finished: { err: Error | undefined } | undefined;
     pool.finish({ path: Buffer.from(join(dir, 'spread')), key: 9, last: meta }, (err) => (finished = { err }));
     await pool.drain();

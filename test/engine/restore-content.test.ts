@@ -148,8 +148,9 @@ describe('restore plan', () => {
     writeFileSync(at('huge/a.bin'), huge);
     writeFileSync(at('huge/b.bin'), Buffer.from(huge.subarray(0, 9 * 1024 * 1024)).reverse());
     const { snapshot } = await backup(repo, { paths: [at('huge')], program: 'test' });
-    // each ranged read waits: the first part of each file is written (and has made its file)
-    // before the next span's parts are handed over, so those are spread
+    // each ranged read waits 15 ms: the first part of each file is written (and has made its
+    // file) long before the next span's parts are handed over, so those are spread (were one
+    // not, it would go to the file's first worker and be restored all the same)
     const store = repo.store;
     const get = store.get.bind(store);
     const damaged: { blob?: { packId: string; offset: number } } = {};

@@ -46,7 +46,7 @@ describe('CompactIndex', () => {
 
   it('records packs given as compact entries or as stored entry records as it does entry objects, duplicates ignored', () => {
     const ids = xorshiftBytes(32 * 5000, 91);
-    // offsets and lengths past 2^31 must come back unsigned from the records
+    // offsets and raw lengths past 2^31 too, as the records hold them
     const big = (es: PackEntry[]): PackEntry[] => es.map((e, i) => (i % 7 === 0 ? { ...e, offset: 0xffff_fff0 - i, rawLength: 0x8000_0000 + i } : e));
     /** The entries as an index file stores them, at an odd place in a larger buffer. */
     const table = (es: PackEntry[]): Uint8Array => {
