@@ -139,7 +139,7 @@ describe('restore plan', () => {
     }
   });
 
-  it('writes a large file\'s parts on every worker once its first part made it, finishes it after them all, and removes it when a later part fails', async () => {
+  it('restores large files whose later parts are spread over the workers: identical, finished after every part, and removed when a late part does not verify', async () => {
     // small chunks: a span read holds ~30 of a file's blobs, so its parts are handed over
     // while others of the same file are being written
     ({ repo } = await newTestRepo({ init: { config: { chunker: { minSizeBytes: 16 * 1024, avgSizeBytes: 64 * 1024, maxSizeBytes: 256 * 1024 } } } }));
